@@ -75,9 +75,17 @@ int buf_appendf(struct buf *b, const char *fmt, ...)
     int n = vsnprintf(NULL, 0, fmt, ap2);
     va_end(ap2);
     int rc = -EMSGSIZE;
-    uint8_t *dst = n >= 0 ? buf_reserve(b, (size_t)n + 1) : NULL;
-    if (dst) {
-        vsnprintf((char *)dst, (size_t)n + 1, fmt, ap);
+    /* The cap bounds the text; vsnprintf's terminator may use the byte past it, so output
+     * that exactly fills the cap still fits. */
+    if (n >= 0 && (size_t)n <= b->max && b->len <= b->max - (size_t)n) {
+        size_t need = b->len + (size_t)n + 1;
+        if (n > 0)
+            buf_reserve(b, (size_t)n); /* geometric growth */
+        if (b->cap < need) {
+            b->data = xrealloc(b->data, need);
+            b->cap = need;
+        }
+        vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
         b->len += (size_t)n;
         rc = 0;
     }

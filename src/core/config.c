@@ -40,6 +40,8 @@ static const struct var vars[] = {
     {"LOG_FORMAT", "json", K_FORMAT, 0, 0, OFF(log_format), "json (one object per line) or text"},
     {"SHUTDOWN_GRACE_SECONDS", "20", K_INT, 0, 3600, OFF(shutdown_grace_seconds),
      "How long in-flight calls may drain after SIGTERM"},
+    {"HTTP_IDLE_TIMEOUT_SECONDS", "30", K_INT, 1, 3600, OFF(http_idle_timeout_seconds),
+     "Close ops HTTP connections idle (or sending a request) this long"},
     {"GRPC_TLS_CERT_FILE", NULL, K_PATH, 0, 0, OFF(grpc_tls_cert_file),
      "PEM certificate chain: serve gRPC over TLS (with GRPC_TLS_KEY_FILE)"},
     {"GRPC_TLS_KEY_FILE", NULL, K_PATH, 0, 0, OFF(grpc_tls_key_file), "PEM private key"},
@@ -92,6 +94,9 @@ static int fail(char *err, size_t errlen, const struct var *v, const char *value
 
 static int parse_long(const char *s, long *out)
 {
+    /* strtol alone would also take " 80" and "+80"; only plain decimal digits are a number. */
+    if (!((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
+        return -EINVAL;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -268,8 +273,8 @@ int config_load(struct config *cfg, const char *(*get)(const char *name), char *
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < NVARS; i++) {
         const char *value = get(vars[i].name);
-        if (!value || (!*value && vars[i].def))
-            value = vars[i].def; /* unset or empty: the default */
+        if (!value || !*value)
+            value = vars[i].def; /* unset or empty: the default (or unset, as KUBECONFIG="") */
         if (!value)
             continue;
         if (parse_var(&vars[i], value, cfg, err, errlen) != 0) {

@@ -20,6 +20,7 @@ struct config {
     enum log_level log_level;
     enum log_format log_format;
     int shutdown_grace_seconds;
+    int http_idle_timeout_seconds;
 
     /* gRPC server */
     char *grpc_tls_cert_file; /* NULL: plaintext h2c */

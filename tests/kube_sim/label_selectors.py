@@ -11,7 +11,7 @@ from statuses import bad_request
 
 _NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_DNS1123_SUBDOMAIN_RE = re.compile(
+DNS1123_SUBDOMAIN_RE = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 QUALIFIED_NAME_MSG = (
@@ -42,7 +42,7 @@ def qualified_name_errors(key):
             errs.append("prefix part must be non-empty")
         elif len(prefix) > 253:
             errs.append("prefix part must be no more than 253 characters")
-        elif not _DNS1123_SUBDOMAIN_RE.match(prefix):
+        elif not DNS1123_SUBDOMAIN_RE.match(prefix):
             errs.append("prefix part " + DNS1123_SUBDOMAIN_MSG)
     else:
         return ["a qualified name must consist of alphanumeric characters, '-', '_' "

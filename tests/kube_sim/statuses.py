@@ -6,6 +6,8 @@ Clients (ours included) branch on `reason` and `code`, and humans read
 ApiError so the HTTP layer has one place that serialises it.
 """
 
+import json
+
 REASON_BY_CODE = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -167,7 +169,7 @@ class FieldError:
     @classmethod
     def invalid(cls, field, value, detail):
         return cls("FieldValueInvalid", field,
-                   f"Invalid value: {_go_value(value)}: {detail}")
+                   f"Invalid value: {go_value(value)}: {detail}")
 
     @classmethod
     def required(cls, field, detail=""):
@@ -178,7 +180,7 @@ class FieldError:
     def not_supported(cls, field, value, supported):
         quoted = ", ".join(f'"{s}"' for s in supported)
         return cls("FieldValueNotSupported", field,
-                   f"Unsupported value: {_go_value(value)}: supported values: {quoted}")
+                   f"Unsupported value: {go_value(value)}: supported values: {quoted}")
 
     @classmethod
     def too_long(cls, field, limit):
@@ -190,7 +192,7 @@ class FieldError:
         return cls("FieldValueForbidden", field, f"Forbidden: {detail}")
 
 
-def _go_value(v):
+def go_value(v):
     """Render a value the way field.Error does (%q for strings, %d for ints)."""
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -198,7 +200,6 @@ def _go_value(v):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return str(v)
-    import json
     return json.dumps(v, sort_keys=True, separators=(",", ":"))
 
 

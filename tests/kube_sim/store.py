@@ -263,7 +263,7 @@ class Store:
     # ------------------------------------------------------------ watches
 
     def start_watch(self, resource, namespace, label_sel, field_sel, rv_param):
-        """Register a watcher; returns (watcher, initial events)."""
+        """Register a watcher; returns (watcher, initial events, current rv)."""
         with self.lock:
             w = Watcher(resource, namespace, label_sel, field_sel, self.watch_queue_size)
             if rv_param in ("", "0"):
@@ -281,7 +281,7 @@ class Store:
                         if item:
                             initial.append(item)
             self.watchers.add(w)
-            return w, initial
+            return w, initial, self.rv
 
     def stop_watch(self, w):
         with self.lock:
