@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #define HTTP_PARSER_MAX_HEADER_BYTES 8192
-#define HTTP_PARSER_MAX_TARGET 2048
-#define HTTP_PARSER_MAX_BODY 4096
+#define HTTP_PARSER_MAX_TARGET       2048
+#define HTTP_PARSER_MAX_BODY         4096
 
 enum http_parse_result {
     HTTP_PARSE_NEED_MORE = 0, /* every byte consumed, request incomplete */

@@ -7,7 +7,7 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 
-#define READ_CHUNK 4096
+#define READ_CHUNK        4096
 #define PENDING_INPUT_MAX 16384
 
 struct http_conn;
@@ -103,16 +103,26 @@ static void arm_timer(struct http_conn *c)
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -137,8 +147,8 @@ static void conn_send(struct http_conn *c, struct http_response *resp, bool head
 {
     struct buf out;
     buf_init(&out, c->srv->limits.max_response_bytes + 1024);
-    buf_appendf(&out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-                resp->status, reason_phrase(resp->status),
+    buf_appendf(&out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", resp->status,
+                reason_phrase(resp->status),
                 resp->content_type ? resp->content_type : "text/plain; charset=utf-8",
                 resp->body.len);
     if (resp->allow)

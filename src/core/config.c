@@ -17,8 +17,8 @@ struct var {
     const char *name;
     const char *def; /* NULL: unset by default */
     enum kind kind;
-    long min, max;   /* K_INT, K_SIZE */
-    size_t offset;   /* into struct config */
+    long min, max; /* K_INT, K_SIZE */
+    size_t offset; /* into struct config */
     const char *help;
 };
 
@@ -251,8 +251,9 @@ static int check_combined(struct config *cfg, const char *(*get)(const char *), 
         return -EINVAL;
     }
     if (cfg->grpc_tls_client_ca_file && !cfg->grpc_tls_cert_file) {
-        snprintf(err, errlen, "invalid GRPC_TLS_CLIENT_CA_FILE: needs GRPC_TLS_CERT_FILE and "
-                              "GRPC_TLS_KEY_FILE");
+        snprintf(err, errlen,
+                 "invalid GRPC_TLS_CLIENT_CA_FILE: needs GRPC_TLS_CERT_FILE and "
+                 "GRPC_TLS_KEY_FILE");
         return -EINVAL;
     }
     if (cfg->grpc_port == cfg->http_port) {
@@ -267,8 +268,7 @@ static int check_combined(struct config *cfg, const char *(*get)(const char *), 
     return 0;
 }
 
-int config_load(struct config *cfg, const char *(*get)(const char *name), char *err,
-                size_t errlen)
+int config_load(struct config *cfg, const char *(*get)(const char *name), char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < NVARS; i++) {
@@ -315,8 +315,9 @@ const char *const *config_namespaces(const struct config *cfg)
 
 void config_print_help(FILE *out)
 {
-    fprintf(out, "Usage: jobscheduler [version | version-full | --help | --config-names]\n\n"
-                 "Runs the JobScheduler gRPC service. Configuration comes from the environment:\n\n");
+    fprintf(out,
+            "Usage: jobscheduler [version | version-full | --help | --config-names]\n\n"
+            "Runs the JobScheduler gRPC service. Configuration comes from the environment:\n\n");
     for (size_t i = 0; i < NVARS; i++)
         fprintf(out, "  %-28s %-46s default: %s\n", vars[i].name, vars[i].help,
                 vars[i].def ? vars[i].def : "(unset)");

@@ -52,8 +52,7 @@ struct config {
 /* Reads every variable through |get| (getenv in production). On error returns -EINVAL and
  * writes one line naming the variable, the value and what is allowed into |err|. On success
  * the caller releases the config with config_deinit. */
-int config_load(struct config *cfg, const char *(*get)(const char *name), char *err,
-                size_t errlen);
+int config_load(struct config *cfg, const char *(*get)(const char *name), char *err, size_t errlen);
 void config_deinit(struct config *cfg);
 
 /* Prints every variable with its default and description. */

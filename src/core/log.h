@@ -26,9 +26,9 @@ struct log_field {
     } v;
 };
 
-#define LOG_STR(k, val) ((struct log_field){.key = (k), .type = LOG_FIELD_STR, .v.s = (val)})
-#define LOG_INT(k, val) ((struct log_field){.key = (k), .type = LOG_FIELD_INT, .v.i = (val)})
-#define LOG_DBL(k, val) ((struct log_field){.key = (k), .type = LOG_FIELD_DBL, .v.d = (val)})
+#define LOG_STR(k, val)  ((struct log_field){.key = (k), .type = LOG_FIELD_STR, .v.s = (val)})
+#define LOG_INT(k, val)  ((struct log_field){.key = (k), .type = LOG_FIELD_INT, .v.i = (val)})
+#define LOG_DBL(k, val)  ((struct log_field){.key = (k), .type = LOG_FIELD_DBL, .v.d = (val)})
 #define LOG_BOOL(k, val) ((struct log_field){.key = (k), .type = LOG_FIELD_BOOL, .v.b = (val)})
 
 void log_configure(enum log_level level, enum log_format format);
@@ -47,18 +47,18 @@ const char *log_level_name(enum log_level level);
 struct buf;
 int log_json_escape(struct buf *out, const char *s, size_t len);
 
-#define log_at(lvl, comp, msg, ...)                                                             \
-    do {                                                                                        \
-        if (log_enabled(lvl)) {                                                                 \
-            const struct log_field log_f_[] = {__VA_ARGS__};                                   \
-            log_emit(lvl, comp, msg, log_f_, sizeof(log_f_) / sizeof(log_f_[0]));              \
-        }                                                                                       \
+#define log_at(lvl, comp, msg, ...)                                                                \
+    do {                                                                                           \
+        if (log_enabled(lvl)) {                                                                    \
+            const struct log_field log_f_[] = {__VA_ARGS__};                                       \
+            log_emit(lvl, comp, msg, log_f_, sizeof(log_f_) / sizeof(log_f_[0]));                  \
+        }                                                                                          \
     } while (0)
 
 #define log_trace(comp, msg, ...) log_at(LOG_TRACE, comp, msg, __VA_ARGS__)
 #define log_debug(comp, msg, ...) log_at(LOG_DEBUG, comp, msg, __VA_ARGS__)
-#define log_info(comp, msg, ...) log_at(LOG_INFO, comp, msg, __VA_ARGS__)
-#define log_warn(comp, msg, ...) log_at(LOG_WARN, comp, msg, __VA_ARGS__)
+#define log_info(comp, msg, ...)  log_at(LOG_INFO, comp, msg, __VA_ARGS__)
+#define log_warn(comp, msg, ...)  log_at(LOG_WARN, comp, msg, __VA_ARGS__)
 #define log_error(comp, msg, ...) log_at(LOG_ERROR, comp, msg, __VA_ARGS__)
 
 #endif

@@ -51,8 +51,7 @@ struct metrics {
     struct collector *collectors;
 };
 
-const double metrics_default_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                          0.5,   1,    2.5,   5,    10};
+const double metrics_default_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 const size_t metrics_default_nbuckets = sizeof(metrics_default_buckets) / sizeof(double);
 
 struct metrics *metrics_new(void)
@@ -260,8 +259,7 @@ static int render_sample(struct buf *out, const struct metric_family *f, const s
     return rc ? rc : buf_append(out, "\n", 1);
 }
 
-static int render_histogram(struct buf *out, const struct metric_family *f,
-                            const struct metric *c)
+static int render_histogram(struct buf *out, const struct metric_family *f, const struct metric *c)
 {
     int rc = 0;
     for (size_t i = 0; i < f->nbounds && rc == 0; i++) {
@@ -355,10 +353,10 @@ void metrics_add_process_collector(struct metrics *m)
     /* Owned by the registry through the collector list's lifetime: allocated once per
      * process and released with it, like the registry itself. */
     static struct process_metrics pm;
-    pm.cpu = metric_family_child(
-        metrics_counter(m, "process_cpu_seconds_total",
-                        "Total user and system CPU time spent in seconds.", NULL),
-        NULL);
+    pm.cpu = metric_family_child(metrics_counter(m, "process_cpu_seconds_total",
+                                                 "Total user and system CPU time spent in seconds.",
+                                                 NULL),
+                                 NULL);
     pm.rss = metric_family_child(
         metrics_gauge(m, "process_resident_memory_bytes", "Resident memory size in bytes.", NULL),
         NULL);

@@ -4,8 +4,8 @@
 #include <ctype.h>
 #include <string.h>
 
-static const char *const suffixes[] = {"Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "",
-                                       "k",  "M",  "G",  "T",  "P",  "E"};
+static const char *const suffixes[] = {"Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u",
+                                       "m",  "",   "k",  "M",  "G",  "T",  "P", "E"};
 
 static bool valid_suffix(const char *s)
 {

@@ -15,7 +15,7 @@
 #include "version_info.h"
 
 #define STR2(x) #x
-#define STR(x) STR2(x)
+#define STR(x)  STR2(x)
 
 #if defined(__clang__)
 #define COMPILER "clang " __clang_version__
@@ -38,8 +38,8 @@ static const struct fact facts[] = {
     {"mbedtls", MBEDTLS_VERSION_STRING},
     {"jansson", JANSSON_VERSION},
     {"protobuf_c", PROTOBUF_C_VERSION},
-    {"llhttp", STR(LLHTTP_VERSION_MAJOR) "." STR(LLHTTP_VERSION_MINOR) "." STR(
-                   LLHTTP_VERSION_PATCH)},
+    {"llhttp",
+     STR(LLHTTP_VERSION_MAJOR) "." STR(LLHTTP_VERSION_MINOR) "." STR(LLHTTP_VERSION_PATCH)},
 };
 
 #define NFACTS (sizeof(facts) / sizeof(facts[0]))

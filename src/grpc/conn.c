@@ -29,7 +29,7 @@
 static const uint8_t shutdown_ping[8] = {'s', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
 
 enum conn_state { CONN_HANDSHAKE, CONN_PREFACE, CONN_READY, CONN_DRAINING, CONN_GOAWAY,
-                  CONN_CLOSING };
+                  CONN_LINGER, CONN_CLOSING };
 
 struct grpc_conn {
     struct grpc_server *srv;
@@ -48,6 +48,7 @@ struct grpc_conn {
     struct buf out;  /* filled from nghttp2 (or TLS) */
     struct buf wbuf; /* handed to uv_write */
     uv_write_t wreq;
+    uv_shutdown_t shutdown_req;
     bool writing;
     bool reading_paused;
     bool close_after_flush;
@@ -55,13 +56,13 @@ struct grpc_conn {
     int ping_strikes;
     bool has_last_ping, reset_ping_strikes;
     uint64_t last_ping;
-    char peer[64];
+    char peer[80];
 };
 
 static const char *state_name(enum conn_state s)
 {
-    static const char *const names[] = {"HANDSHAKE", "PREFACE", "READY",
-                                        "DRAINING",  "GOAWAY",  "CLOSING"};
+    static const char *const names[] = {"HANDSHAKE", "PREFACE", "READY",  "DRAINING",
+                                        "GOAWAY",    "LINGER",  "CLOSING"};
     return names[s];
 }
 
@@ -155,18 +156,24 @@ static void unlink_call(struct grpc_conn *c, struct grpc_call *call)
         c->idle_since = uv_now(c->srv->loop);
 }
 
-void grpc_conn_close(struct grpc_conn *c, enum grpc_cancel_reason reason)
+static void detach_calls(struct grpc_conn *c, enum grpc_cancel_reason reason)
 {
-    if (c->state == CONN_CLOSING)
-        return;
-    set_state(c, CONN_CLOSING);
-    unmark_dirty(c);
-    metric_add(c->srv->open_conns, -1);
     while (c->calls) {
         struct grpc_call *call = c->calls;
         unlink_call(c, call);
         grpc_call_detach(call, reason); /* may free the call */
     }
+}
+
+void grpc_conn_close(struct grpc_conn *c, enum grpc_cancel_reason reason)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    if (c->state != CONN_LINGER)
+        metric_add(c->srv->open_conns, -1);
+    set_state(c, CONN_CLOSING);
+    unmark_dirty(c);
+    detach_calls(c, reason);
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -228,7 +235,7 @@ static void on_write(uv_write_t *req, int status)
     struct grpc_conn *c = req->data;
     c->writing = false;
     buf_reset(&c->wbuf);
-    if (c->state == CONN_CLOSING)
+    if (c->state >= CONN_LINGER)
         return;
     if (status < 0) {
         grpc_conn_close(c, GRPC_CANCEL_CLIENT);
@@ -289,10 +296,37 @@ static bool finished(struct grpc_conn *c)
     return !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2);
 }
 
+static void on_linger_timeout(uv_timer_t *t)
+{
+    grpc_conn_close(t->data, GRPC_CANCEL_CLIENT);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* Everything is written (a final GOAWAY among it): send FIN, then read and discard until the
+ * client closes or a second passes. Closing at once with unread input would send a TCP RST,
+ * which can destroy the GOAWAY before the client reads it. */
+static void linger(struct grpc_conn *c)
+{
+    set_state(c, CONN_LINGER);
+    metric_add(c->srv->open_conns, -1);
+    detach_calls(c, GRPC_CANCEL_CLIENT);
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+        return grpc_conn_close(c, GRPC_CANCEL_CLIENT);
+    c->reading_paused = true;
+    set_reading(c, true);
+    uv_timer_start(&c->timer, on_linger_timeout, 1000, 0);
+}
+
 static void flush(struct grpc_conn *c)
 {
     for (int round = 0; round < 16; round++) {
-        if (c->state == CONN_CLOSING || c->writing)
+        if (c->state >= CONN_LINGER || c->writing)
             return;
         set_reading(c, !c->close_after_flush);
         int rc = c->tls ? pull_tls(c) : pull_plain(c);
@@ -301,7 +335,7 @@ static void flush(struct grpc_conn *c)
         run_drains(c);
         if (c->out.len == 0) {
             if (finished(c))
-                grpc_conn_close(c, GRPC_CANCEL_CLIENT);
+                return linger(c);
             if (c->ndrain == 0)
                 return;
             continue;
@@ -375,7 +409,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         grpc_conn_close(c, GRPC_CANCEL_CLIENT);
         return;
     }
-    if (c->close_after_flush)
+    if (c->close_after_flush || c->state == CONN_LINGER)
         return;
     int rc = c->tls ? feed_tls(c, (const uint8_t *)b->base, (size_t)nread)
                     : feed_h2(c, (const uint8_t *)b->base, (size_t)nread);
@@ -383,7 +417,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         /* Let the alert out before closing, so the client learns why. */
         c->close_after_flush = true;
         flush(c);
-        grpc_conn_close(c, GRPC_CANCEL_CLIENT);
         return;
     }
     if (rc < 0) {
@@ -694,7 +727,7 @@ static void format_peer(struct grpc_conn *c)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
-    char host[64] = "?";
+    char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET6) {

@@ -334,7 +334,8 @@ int grpc_descriptor_pool_init(struct grpc_descriptor_pool *pool, const uint8_t *
             goto fail;
         b.file++;
     }
-    qsort(pool->symbols, pool->nsymbols, sizeof(*pool->symbols), compare_symbols);
+    if (pool->nsymbols)
+        qsort(pool->symbols, pool->nsymbols, sizeof(*pool->symbols), compare_symbols);
     if (link_deps(pool) < 0) {
         *err = "FileDescriptorSet lacks an imported file";
         goto fail;

@@ -42,8 +42,8 @@ int grpc_descriptor_pool_find_symbol(const struct grpc_descriptor_pool *pool,
                                      const char *symbol);
 int grpc_descriptor_pool_find_extension(const struct grpc_descriptor_pool *pool,
                                         const char *extendee, int32_t number);
-/* True when |type| names a message. Writes up to |cap| extension numbers of |type| into
- * |out| and their total count into *n. */
+/* Writes up to |cap| extension numbers of message |type| into |out| and their total count
+ * into *n. Returns 0, or -ENOENT when |type| names no message. */
 int grpc_descriptor_pool_extension_numbers(const struct grpc_descriptor_pool *pool,
                                            const char *type, int32_t *out, size_t cap,
                                            size_t *n);

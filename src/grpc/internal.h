@@ -97,7 +97,7 @@ struct grpc_call {
 
     ProtobufCAllocator allocator;
     struct grpc_arena_block *arena;
-    char peer[64];
+    char peer[80];
     struct grpc_arena_block first; /* must stay last: its data follows */
 };
 
@@ -163,7 +163,7 @@ struct grpc_server {
     int max_conns;
     int max_streams;
     uint64_t idle_ms;
-    char *tls_cert, *tls_key, *tls_ca;
+    bool mtls;
     struct tls_config *tls;
     void *h2_callbacks; /* nghttp2_session_callbacks, owned by conn.c */
     void *h2_option;    /* nghttp2_option, owned by conn.c */

@@ -68,6 +68,7 @@ struct grpc_server *grpc_server_new(uv_loop_t *loop, const struct config *cfg,
     srv->max_conns = cfg->grpc_max_connections;
     srv->max_streams = cfg->grpc_max_concurrent_streams;
     srv->idle_ms = (uint64_t)cfg->grpc_idle_timeout_seconds * 1000;
+    srv->mtls = cfg->grpc_tls_client_ca_file != NULL;
     if (load_tls(srv, cfg, err, errlen) < 0) {
         free(srv);
         return NULL;
@@ -248,7 +249,7 @@ int grpc_server_start(struct grpc_server *srv, char *err, size_t errlen)
     if (rc < 0)
         log_info("grpc", "not listening on IPv6", LOG_STR("error", uv_strerror(rc)));
     log_info("grpc", "gRPC server listening", LOG_INT("port", srv->port),
-             LOG_BOOL("tls", srv->tls != NULL), LOG_BOOL("mtls", srv->tls_ca != NULL));
+             LOG_BOOL("tls", srv->tls != NULL), LOG_BOOL("mtls", srv->mtls));
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #include "jobs/manifest.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,16 @@
 #include "jobs/model.h"
 #include "jobs/validate.h"
 
-static int invalid(char *err, size_t errlen, const char *fmt, const char *a)
+/* Writes the field-level message and returns -EINVAL. */
+static int invalid(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int invalid(char *err, size_t errlen, const char *fmt, ...)
 {
-    snprintf(err, errlen, fmt, a);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     return -EINVAL;
 }
 

@@ -78,8 +78,10 @@ static void pack_strings(struct packer *p, struct job_record *r, const json_t *j
     r->ns = pack(p, json_path_str(job, "metadata.namespace"));
     r->name = pack(p, json_path_str(job, "metadata.name"));
     json_t *ann = json_path_obj(job, "metadata.annotations");
-    r->display_name = pack(p, json_path_str(ann, JOBS_ANNOTATION_NAME));
-    r->request_hash = pack(p, json_path_str(ann, JOBS_ANNOTATION_REQUEST_HASH));
+    /* Annotation keys contain dots, so they are looked up directly, never as a json_path. */
+    r->display_name = pack(p, json_string_value(json_object_get(ann, JOBS_ANNOTATION_NAME)));
+    r->request_hash =
+        pack(p, json_string_value(json_object_get(ann, JOBS_ANNOTATION_REQUEST_HASH)));
     r->type = pack(p, json_string_value(
                           json_object_get(json_path_obj(job, "metadata.labels"), JOBS_LABEL_TYPE)));
     r->cond_reason = pack(p, cond ? json_path_str(cond, "reason") : NULL);

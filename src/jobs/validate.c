@@ -230,14 +230,48 @@ bool validate_endpoint_url(const char *s)
     return strlen(s) <= 2048;
 }
 
+/* Length of the well-formed UTF-8 sequence at |p| (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+bool validate_utf8(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = utf8_seq(p);
+        if (len == 0)
+            return false;
+        p += len;
+    }
+    return true;
+}
+
 bool validate_text(const char *s, size_t max)
 {
+    /* protobuf-c does not check that strings are UTF-8, and jansson refuses to encode one
+     * that is not: text that reaches a Job object must be checked here. */
     size_t n = strlen(s);
     if (n > max)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+    for (size_t i = 0; i < n;) {
+        const unsigned char *p = (const unsigned char *)s + i;
+        size_t len = utf8_seq(p);
+        if (len == 0 || *p < 0x20 || *p == 0x7f)
             return false;
+        i += len;
+    }
     return true;
 }
 

@@ -20,6 +20,8 @@ bool validate_env_name(const char *s);
 bool validate_image_ref(const char *s);
 /* http(s)://host[:port][/path] with a DNS name, IPv4 address or [IPv6] host. */
 bool validate_endpoint_url(const char *s);
+/* Well-formed UTF-8 (control characters allowed). */
+bool validate_utf8(const char *s);
 /* Printable UTF-8 without control characters, at most |max| bytes. */
 bool validate_text(const char *s, size_t max);
 /* Writes |s| as a valid label value (invalid characters become '-', trimmed to 63 and to

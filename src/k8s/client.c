@@ -36,6 +36,7 @@ struct k8s_call {
     size_t body_len;
     unsigned flags;
     int (*on_chunk)(const uint8_t *p, size_t n, void *data);
+    void (*on_open)(void *data);
     k8s_result_cb cb;
     void *data;
     uint64_t timeout_ms, deadline_ms, attempt_ms;
@@ -82,6 +83,7 @@ static void attempt_begin(struct k8s_call *call);
 static void attempt_failed(struct k8s_call *call, enum k8s_error e, const char *msg, bool sent);
 static void pump(struct k8s_client *c);
 static void on_call_timer(uv_timer_t *t);
+static void on_token(int status, const char *authorization, const char *err, void *data);
 
 /* ---- metrics ---- */
 
@@ -146,6 +148,11 @@ struct metric *k8s_client_cache_jobs_gauge(const struct k8s_client *c)
 struct metric *k8s_client_cache_synced_gauge(const struct k8s_client *c)
 {
     return c->m_cache_synced;
+}
+
+uv_loop_t *k8s_client_loop(const struct k8s_client *c)
+{
+    return c->loop;
 }
 
 struct metrics *k8s_client_metrics(const struct k8s_client *c)
@@ -236,6 +243,10 @@ static void finish(struct k8s_call *call, const struct k8s_result *res)
 
     if (call->state == CALL_DONE)
         return;
+    if (call->token_pending) {
+        k8s_auth_cancel_token(c->auth, on_token, call);
+        call->token_pending = false;
+    }
     call->state = CALL_DONE;
     queue_remove(c, call);
     if (call->conn) {
@@ -325,6 +336,8 @@ static int sink_headers(int status, int retry_after, void *data)
     call->status = status;
     call->retry_after = retry_after;
     call->streaming = (call->flags & K8S_CALL_STREAM) && status >= 200 && status < 300;
+    if (call->streaming && call->on_open)
+        call->on_open(call->data);
     return 0;
 }
 
@@ -374,7 +387,9 @@ static void on_response(struct k8s_call *call)
         attempt_begin(call);
         return;
     }
-    if (k8s_error_is_retryable(res.error, call->status) &&
+    /* 429 means the server turned the request away unprocessed, so even a create may
+     * repeat it. */
+    if (!(call->flags & K8S_CALL_STREAM) && k8s_error_is_retryable(res.error, call->status) &&
         (call->status == 429 || may_retry(call, true)))
         retry_or_finish(call, &res, call->retry_after);
     else
@@ -419,7 +434,9 @@ static void dispatch(struct k8s_call *call, struct k8s_conn *conn)
         rc = k8s_conn_send(conn, req.data, req.len, &call_sink, call);
     buf_deinit(&req);
     if (rc < 0) {
+        k8s_conn_set_user(conn, NULL);
         k8s_conn_close(conn);
+        call->conn = NULL;
         attempt_failed(call, K8S_ERR_UNAVAILABLE, "could not send the request", false);
         return;
     }
@@ -557,13 +574,13 @@ static void on_token(int status, const char *authorization, const char *err, voi
         call_free_if_unused(call);
         return;
     }
-    if (status < 0 || !authorization) {
+    if (status < 0) {
         snprintf(call->msg, sizeof(call->msg), "credentials: %s", err ? err : "unavailable");
         attempt_failed(call, K8S_ERR_UNAUTHORIZED, call->msg, false);
         return;
     }
     free(call->authorization);
-    call->authorization = xstrdup(authorization);
+    call->authorization = authorization ? xstrdup(authorization) : NULL;
     call->state = CALL_QUEUED;
     if (call->flags & K8S_CALL_STREAM) {
         call->conn = new_conn(c, &conn_owner, c);
@@ -632,6 +649,7 @@ int k8s_client_submit(struct k8s_client *c, const struct k8s_call_opts *o, k8s_r
     call->resource = xstrdup(o->resource ? o->resource : "unknown");
     call->flags = o->flags;
     call->on_chunk = o->on_chunk;
+    call->on_open = o->on_open;
     call->cb = cb;
     call->data = data;
     call->timeout_ms = o->timeout_ms ? o->timeout_ms

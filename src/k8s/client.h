@@ -55,6 +55,8 @@ struct k8s_call_opts {
     /* STREAM only: 2xx body bytes as they arrive. Return 0, or a negative errno to end
      * the call (its callback then gets K8S_ERR_CANCELLED with |message| "stopped"). */
     int (*on_chunk)(const uint8_t *p, size_t n, void *data);
+    /* STREAM only (may be NULL): the server answered 2xx and the stream is open. */
+    void (*on_open)(void *data);
 };
 
 /* Starts a call; everything in |o| is copied. |cb| runs exactly once, never from inside
@@ -69,6 +71,7 @@ void k8s_call_cancel(struct k8s_call *call);
 struct k8s_informer;
 void k8s_client_add_informer(struct k8s_client *c, struct k8s_informer *inf);
 void k8s_client_remove_informer(struct k8s_client *c, struct k8s_informer *inf);
+uv_loop_t *k8s_client_loop(const struct k8s_client *c);
 /* The metrics registry given to k8s_client_new, or NULL. */
 struct metrics *k8s_client_metrics(const struct k8s_client *c);
 /* Counts a watch restart in kubernetes_watch_restarts_total{reason}. */

@@ -18,8 +18,8 @@ static void parse_one(struct http_parser *p, const char *s)
     size_t used = 0;
     enum http_parse_result r = http_parser_feed(p, (const uint8_t *)s, strlen(s), &used);
     if (r != HTTP_PARSE_DONE)
-        fail_msg("result %d (status %d, %s) for %s", r, p->error_status,
-                 p->error ? p->error : "-", s);
+        fail_msg("result %d (status %d, %s) for %s", r, p->error_status, p->error ? p->error : "-",
+                 s);
     assert_int_equal(used, strlen(s));
 }
 
@@ -133,8 +133,7 @@ static void test_byte_at_a_time(void **state)
         http_parser_init(&bytes);
         size_t n = strlen(s), used;
         for (size_t i = 0; i < n; i++) {
-            enum http_parse_result r =
-                http_parser_feed(&bytes, (const uint8_t *)s + i, 1, &used);
+            enum http_parse_result r = http_parser_feed(&bytes, (const uint8_t *)s + i, 1, &used);
             assert_int_equal(used, 1);
             if (i + 1 < n)
                 assert_int_equal(r, HTTP_PARSE_NEED_MORE);
@@ -309,8 +308,7 @@ static void test_body_limit(void **state)
 
     /* Exactly the limit is accepted. */
     char *body = repeat("", 'd', HTTP_PARSER_MAX_BODY, "");
-    snprintf(s, cap, "POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", HTTP_PARSER_MAX_BODY,
-             body);
+    snprintf(s, cap, "POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", HTTP_PARSER_MAX_BODY, body);
     struct http_parser p;
     http_parser_init(&p);
     parse_one(&p, s);
@@ -355,12 +353,12 @@ static void test_malformed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_get),    cmocka_unit_test(test_query_and_methods),
-        cmocka_unit_test(test_empty_feed),    cmocka_unit_test(test_pipelining),
+        cmocka_unit_test(test_simple_get),     cmocka_unit_test(test_query_and_methods),
+        cmocka_unit_test(test_empty_feed),     cmocka_unit_test(test_pipelining),
         cmocka_unit_test(test_byte_at_a_time), cmocka_unit_test(test_pipelined_chunks),
-        cmocka_unit_test(test_keep_alive),    cmocka_unit_test(test_reset_reuses),
-        cmocka_unit_test(test_header_limit),  cmocka_unit_test(test_target_limit),
-        cmocka_unit_test(test_body_limit),    cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_keep_alive),     cmocka_unit_test(test_reset_reuses),
+        cmocka_unit_test(test_header_limit),   cmocka_unit_test(test_target_limit),
+        cmocka_unit_test(test_body_limit),     cmocka_unit_test(test_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

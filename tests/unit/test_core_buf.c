@@ -187,10 +187,14 @@ static void test_iov(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_until_cap), cmocka_unit_test(test_single_append_over_cap),
-        cmocka_unit_test(test_appendf),          cmocka_unit_test(test_growth_keeps_content),
-        cmocka_unit_test(test_reserve_commit),   cmocka_unit_test(test_consume_and_reset),
-        cmocka_unit_test(test_cstr),             cmocka_unit_test(test_steal),
+        cmocka_unit_test(test_append_until_cap),
+        cmocka_unit_test(test_single_append_over_cap),
+        cmocka_unit_test(test_appendf),
+        cmocka_unit_test(test_growth_keeps_content),
+        cmocka_unit_test(test_reserve_commit),
+        cmocka_unit_test(test_consume_and_reset),
+        cmocka_unit_test(test_cstr),
+        cmocka_unit_test(test_steal),
         cmocka_unit_test(test_iov),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -96,16 +96,16 @@ static void test_parse_errors(void **state)
     static const char *const bad[] = {
         "",
         "2026-11-29",
-        "2026-11-29T05:00:00",     /* no zone */
-        "2026-11-29 05:00:00Z",    /* space separator */
-        "2026-13-01T00:00:00Z",    /* month */
+        "2026-11-29T05:00:00",  /* no zone */
+        "2026-11-29 05:00:00Z", /* space separator */
+        "2026-13-01T00:00:00Z", /* month */
         "2026-00-01T00:00:00Z",
-        "2026-11-32T00:00:00Z",    /* day */
+        "2026-11-32T00:00:00Z", /* day */
         "2026-11-00T00:00:00Z",
-        "2026-11-29T24:00:00Z",    /* hour */
-        "2026-11-29T04:60:00Z",    /* minute */
-        "2026-11-29T04:20:61Z",    /* second (60 is a leap second) */
-        "2026-11-29T05:00:00.Z",   /* empty fraction */
+        "2026-11-29T24:00:00Z",  /* hour */
+        "2026-11-29T04:60:00Z",  /* minute */
+        "2026-11-29T04:20:61Z",  /* second (60 is a leap second) */
+        "2026-11-29T05:00:00.Z", /* empty fraction */
         "2026-11-29T05:00:00Zjunk",
         "2026-11-29T05:00:00+0200",
         "2026-11-29T05:00:00+02",
@@ -124,8 +124,8 @@ static void test_parse_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_realtime),   cmocka_unit_test(test_format),
-        cmocka_unit_test(test_parse),      cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_realtime),     cmocka_unit_test(test_format),
+        cmocka_unit_test(test_parse),        cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_parse_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

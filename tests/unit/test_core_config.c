@@ -135,8 +135,8 @@ static void test_ports(void **state)
 {
     (void)state;
     static const char *const names[] = {"GRPC_PORT", "HTTP_PORT"};
-    static const char *const bad[] = {"0", "-1", "65536", "80x", " 80", "+80", "8.0", "0x50",
-                                      "99999999999999999999"};
+    static const char *const bad[] = {
+        "0", "-1", "65536", "80x", " 80", "+80", "8.0", "0x50", "99999999999999999999"};
     char want[256];
     for (size_t n = 0; n < 2; n++) {
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -162,7 +162,10 @@ struct int_case {
     int is_size;
 };
 
-#define ICASE(n, lo, hi, field, sz) {n, lo, hi, offsetof(struct config, field), sz}
+#define ICASE(n, lo, hi, field, sz)                                                                \
+    {                                                                                              \
+        n, lo, hi, offsetof(struct config, field), sz                                              \
+    }
 
 static const struct int_case int_cases[] = {
     ICASE("SHUTDOWN_GRACE_SECONDS", 0, 3600, shutdown_grace_seconds, 0),
@@ -487,9 +490,18 @@ static void test_help_and_names(void **state)
     }
     /* The seed variables are all among the names --help documents. */
     static const char *const seeds[] = {
-        "GRPC_PORT",       "HTTP_PORT",           "K8S_NAMESPACE",          "IN_CLUSTER",
-        "KUBECONFIG",      "K8S_SERVICEACCOUNT_DIR", "LOG_LEVEL",           "LOG_FORMAT",
-        "TIMER_IMAGE",     "DEFAULT_CPU_REQUEST", "DEFAULT_MEMORY_REQUEST", "SHUTDOWN_GRACE_SECONDS",
+        "GRPC_PORT",
+        "HTTP_PORT",
+        "K8S_NAMESPACE",
+        "IN_CLUSTER",
+        "KUBECONFIG",
+        "K8S_SERVICEACCOUNT_DIR",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "TIMER_IMAGE",
+        "DEFAULT_CPU_REQUEST",
+        "DEFAULT_MEMORY_REQUEST",
+        "SHUTDOWN_GRACE_SECONDS",
     };
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         char needle[64];

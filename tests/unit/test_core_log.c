@@ -175,16 +175,21 @@ static void test_escape_utf8(void **state)
     EXPECT_ESCAPE("plain", "plain");
     EXPECT_ESCAPE("", "");
     /* Valid UTF-8 of every length passes through unchanged. */
-    EXPECT_ESCAPE("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    EXPECT_ESCAPE("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+                  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
     /* Invalid sequences become U+FFFD, one per bad byte, and never swallow the next byte. */
-    EXPECT_ESCAPE("a\xff" "b", "a\\ufffdb");
+    EXPECT_ESCAPE("a\xff"
+                  "b",
+                  "a\\ufffdb");
     EXPECT_ESCAPE("\x80", "\\ufffd");
-    EXPECT_ESCAPE("\xc0\xaf", "\\ufffd\\ufffd");         /* overlong "/" */
-    EXPECT_ESCAPE("\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd"); /* overlong, 3 bytes */
-    EXPECT_ESCAPE("\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"); /* UTF-16 surrogate */
+    EXPECT_ESCAPE("\xc0\xaf", "\\ufffd\\ufffd");                       /* overlong "/" */
+    EXPECT_ESCAPE("\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd");            /* overlong, 3 bytes */
+    EXPECT_ESCAPE("\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd");            /* UTF-16 surrogate */
     EXPECT_ESCAPE("\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"); /* above U+10FFFF */
-    EXPECT_ESCAPE("\xe2\x82", "\\ufffd\\ufffd");          /* truncated at the end */
-    EXPECT_ESCAPE("\xe2\x82" "x", "\\ufffd\\ufffdx");     /* truncated mid-string */
+    EXPECT_ESCAPE("\xe2\x82", "\\ufffd\\ufffd");                       /* truncated at the end */
+    EXPECT_ESCAPE("\xe2\x82"
+                  "x",
+                  "\\ufffd\\ufffdx"); /* truncated mid-string */
     EXPECT_ESCAPE("\xf8\x88\x80\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd");
     /* An embedded NUL is data, not a terminator, when the length says so. */
     expect_escape("a\0b", 3, "a\\u0000b");

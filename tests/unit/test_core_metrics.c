@@ -29,8 +29,8 @@ static void test_counter_and_gauge(void **state)
 {
     (void)state;
     struct metrics *m = metrics_new();
-    struct metric *c = metric_family_child(
-        metrics_counter(m, "js_calls_total", "Calls made.", NULL), NULL);
+    struct metric *c =
+        metric_family_child(metrics_counter(m, "js_calls_total", "Calls made.", NULL), NULL);
     struct metric *g =
         metric_family_child(metrics_gauge(m, "js_temperature", "Degrees.", NULL), NULL);
     metric_add(c, 1);
@@ -168,8 +168,7 @@ static void test_histogram_without_labels(void **state)
     (void)state;
     struct metrics *m = metrics_new();
     struct metric *h = metric_family_child(
-        metrics_histogram(m, "js_h", "H.", NULL, metrics_default_buckets,
-                          metrics_default_nbuckets),
+        metrics_histogram(m, "js_h", "H.", NULL, metrics_default_buckets, metrics_default_nbuckets),
         NULL);
     assert_int_equal(metrics_default_nbuckets, 11);
     metric_observe(h, 0.007);

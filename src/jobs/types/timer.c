@@ -1,6 +1,7 @@
 /* timer: the Timer job — a container that runs for duration_seconds and reports to a
  * control-plane endpoint. Its contract with the container is the environment below. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +34,16 @@ static bool image_allowed(const char *image, const struct config *cfg)
     return false;
 }
 
-static int invalid(char *err, size_t errlen, const char *fmt, const char *a)
+/* Writes the field-level message and returns -EINVAL. */
+static int invalid(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int invalid(char *err, size_t errlen, const char *fmt, ...)
 {
-    snprintf(err, errlen, fmt, a);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     return -EINVAL;
 }
 
@@ -48,6 +56,8 @@ static int validate_env(const Jobscheduler__TimerJob *t, char *err, size_t errle
             return invalid(err, errlen,
                            "timer_job.env key \"%.64s\" is not a valid environment variable "
                            "name ([A-Za-z_][A-Za-z0-9_]*)", k);
+        if (!validate_utf8(v))
+            return invalid(err, errlen, "timer_job.env value of \"%s\" is not valid UTF-8", k);
         if (in_list(k, reserved_env))
             return invalid(err, errlen, "timer_job.env key \"%s\" is reserved and set by "
                                         "jobscheduler", k);

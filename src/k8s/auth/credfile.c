@@ -1,6 +1,7 @@
 /* credfile: open, read in chunks and close as a chain of uv_fs requests. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,9 +28,11 @@ static void on_closed(uv_fs_t *fs)
     uint8_t *data = NULL;
 
     uv_fs_req_cleanup(fs);
-    if (r->status == 0 && buf_cstr(&r->data) == NULL)
+    /* The buffer holds one byte over the limit, so a full one means the file is larger. */
+    if (r->status == 0 && r->data.len >= r->data.max)
         r->status = -EFBIG;
     if (r->status == 0) {
+        buf_cstr(&r->data);
         data = buf_steal(&r->data, &len);
         if (data == NULL)
             data = (uint8_t *)xstrdup("");
@@ -132,13 +135,14 @@ int credfile_read_sync(const char *path, size_t max, uint8_t **data, size_t *len
         return -errno;
     buf_init(&b, max + 1);
     for (;;) {
-        uint8_t *p = buf_reserve(&b, 1);
+        size_t want = b.max - b.len < CHUNK ? b.max - b.len : CHUNK;
+        uint8_t *p = want > 0 ? buf_reserve(&b, want) : NULL;
         ssize_t n;
         if (p == NULL) {
             rc = -EFBIG;
             break;
         }
-        n = read(fd, p, b.cap - b.len < b.max - b.len ? b.cap - b.len : b.max - b.len);
+        n = read(fd, p, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -148,9 +152,10 @@ int credfile_read_sync(const char *path, size_t max, uint8_t **data, size_t *len
         buf_commit(&b, (size_t)n);
     }
     close(fd);
-    if (rc == 0 && (b.len > max || buf_cstr(&b) == NULL))
+    if (rc == 0 && b.len > max)
         rc = -EFBIG;
     if (rc == 0) {
+        buf_cstr(&b);
         *data = buf_steal(&b, len);
         if (*data == NULL)
             *data = (uint8_t *)xstrdup("");

@@ -349,7 +349,7 @@ static int parse_exec(struct parse *p, yaml_node_t *e, const char *where,
                       struct kubeconfig_exec *x)
 {
     const char *api, *cmd, *hint;
-    char what[160];
+    char what[360];
 
     if (e->type != YAML_MAPPING_NODE)
         return fail(p, "%sexec is not a mapping", where);
