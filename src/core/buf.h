@@ -34,8 +34,8 @@ uint8_t *buf_reserve(struct buf *b, size_t n);
 void buf_commit(struct buf *b, size_t n);
 /* Drops |n| bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
-/* Returns the contents as a NUL-terminated string (the NUL is not counted in len), or NULL
- * when the terminator does not fit under |max|. */
+/* Returns the contents as a NUL-terminated string (the NUL is not counted in len). The
+ * terminator may take one byte past |max|, so this never fails. */
 const char *buf_cstr(struct buf *b);
 /* Hands the allocation to the caller (who frees it) and leaves |b| empty. */
 uint8_t *buf_steal(struct buf *b, size_t *len);

@@ -13,7 +13,7 @@
 #include "grpc/timeout.h"
 
 #define FIRST_BLOCK 1024
-#define BLOCK_MIN 4096
+#define BLOCK_MIN   4096
 
 /* Arena. */
 
@@ -55,8 +55,8 @@ static char *arena_strndup(struct grpc_call *call, const void *s, size_t n)
 
 /* Life cycle. */
 
-struct grpc_call *grpc_call_new(struct grpc_server *srv, struct grpc_conn *conn,
-                                int32_t stream_id, const char *peer)
+struct grpc_call *grpc_call_new(struct grpc_server *srv, struct grpc_conn *conn, int32_t stream_id,
+                                const char *peer)
 {
     struct grpc_call *call = xmalloc(sizeof(*call) + FIRST_BLOCK);
     memset(call, 0, sizeof(*call));
@@ -244,17 +244,24 @@ static void start_deadline(struct grpc_call *call)
     uv_timer_start(&call->deadline, on_deadline, call->timeout_ms, 0);
 }
 
+/* grpc-go's texts, which clients and people already know. */
 static const char *unknown_method_message(struct grpc_call *call)
 {
     const char *path = call->path ? call->path : "";
     const char *svc = path[0] == '/' ? path + 1 : path;
     const char *slash = strchr(svc, '/');
-    size_t n = slash ? (size_t)(slash - svc) : strlen(svc);
-    for (size_t i = 0; i < call->srv->nservices; i++)
-        if (strlen(call->srv->services[i]) == n && memcmp(call->srv->services[i], svc, n) == 0)
-            return arena_strndup(call, "unknown method", 14);
-    char *msg = arena_alloc(call, n + 20);
-    snprintf(msg, n + 20, "unknown service %.*s", (int)n, svc);
+    int n = (int)(slash ? (size_t)(slash - svc) : strlen(svc));
+    size_t cap = strlen(svc) + 40;
+    char *msg = arena_alloc(call, cap);
+    for (size_t i = 0; i < call->srv->nservices; i++) {
+        const char *known = call->srv->services[i];
+        if (strlen(known) == (size_t)n && memcmp(known, svc, (size_t)n) == 0) {
+            snprintf(msg, cap, "unknown method %s for service %.*s", slash ? slash + 1 : "", n,
+                     svc);
+            return msg;
+        }
+    }
+    snprintf(msg, cap, "unknown service %.*s", n, svc);
     return msg;
 }
 
@@ -363,7 +370,7 @@ void grpc_call_detach(struct grpc_call *call, enum grpc_cancel_reason reason)
     if (call->dispatched && !call->finished) {
         call->cancelled = true;
         account(call, reason == GRPC_CANCEL_DEADLINE ? GRPC_STATUS_DEADLINE_EXCEEDED
-                                                      : GRPC_STATUS_CANCELLED);
+                                                     : GRPC_STATUS_CANCELLED);
         if (!call->cancel_fired) {
             fire_cancel(call, reason); /* may free */
             return;
@@ -453,8 +460,8 @@ int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg)
     return 0;
 }
 
-void grpc_call_finish(struct grpc_call *call, const ProtobufCMessage *resp,
-                      enum grpc_status status, const char *message)
+void grpc_call_finish(struct grpc_call *call, const ProtobufCMessage *resp, enum grpc_status status,
+                      const char *message)
 {
     if (call->finished)
         abort(); /* the contract is exactly once; a second call would be a use after free */

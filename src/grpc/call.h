@@ -15,7 +15,11 @@
 
 struct grpc_call;
 
-enum grpc_method_kind { GRPC_METHOD_UNARY, GRPC_METHOD_SERVER_STREAMING, GRPC_METHOD_BIDI_STREAMING };
+enum grpc_method_kind {
+    GRPC_METHOD_UNARY,
+    GRPC_METHOD_SERVER_STREAMING,
+    GRPC_METHOD_BIDI_STREAMING
+};
 enum grpc_cancel_reason { GRPC_CANCEL_CLIENT, GRPC_CANCEL_DEADLINE, GRPC_CANCEL_SHUTDOWN };
 
 /* Called once per request message. Unary and server-streaming: exactly once, after the
@@ -27,8 +31,8 @@ typedef void (*grpc_cancel_cb)(struct grpc_call *call, enum grpc_cancel_reason r
 typedef void (*grpc_drain_cb)(struct grpc_call *call, void *data);
 
 struct grpc_method {
-    const char *service;                     /* "jobscheduler.JobScheduler"; copied */
-    const char *name;                        /* "ScheduleJob"; copied */
+    const char *service; /* "jobscheduler.JobScheduler"; copied */
+    const char *name;    /* "ScheduleJob"; copied */
     enum grpc_method_kind kind;
     const ProtobufCMessageDescriptor *input;  /* request type; static */
     const ProtobufCMessageDescriptor *output; /* response type; static */
@@ -39,8 +43,8 @@ struct grpc_method {
 /* Ends the call with |status| and |message| (NULL or text, percent-encoded on the wire).
  * |resp| is the unary response, packed before return (NULL unless a unary call ends OK; the
  * caller keeps ownership). Frees the call: it must not be used afterwards. */
-void grpc_call_finish(struct grpc_call *call, const ProtobufCMessage *resp,
-                      enum grpc_status status, const char *message);
+void grpc_call_finish(struct grpc_call *call, const ProtobufCMessage *resp, enum grpc_status status,
+                      const char *message);
 
 /* Streaming: packs and queues one response message. Returns 0, -ECANCELED when the call is
  * gone, or -ENOBUFS when the per-stream outbound cap (256 KiB queued) is exceeded: the caller
@@ -50,10 +54,11 @@ int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg);
 
 bool grpc_call_is_cancelled(const struct grpc_call *call);
 
-/* The cancel callback runs at most once: the client went away, the deadline passed, or the
- * server began shutting down (on GRPC_CANCEL_SHUTDOWN a watch handler ends with OK; for the
- * other reasons finishing only frees the call). Not invoked for unary calls at shutdown, which
- * may finish within the grace period. */
+/* The cancel callback runs at most once: the client went away, the deadline passed (the
+ * DEADLINE_EXCEEDED status is already sent), or the server is shutting down. Streaming calls
+ * get GRPC_CANCEL_SHUTDOWN when shutdown begins (a watch handler then ends with OK); unary
+ * calls may still finish normally and get it only if the grace period ends first. After
+ * GRPC_CANCEL_CLIENT and GRPC_CANCEL_DEADLINE, finishing only frees the call. */
 void grpc_call_on_cancel(struct grpc_call *call, grpc_cancel_cb cb, void *data);
 /* The drain callback runs after a grpc_call_send returned -ENOBUFS, once the queue has
  * drained to half the cap. */

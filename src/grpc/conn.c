@@ -20,16 +20,23 @@
 #define READ_PAUSE_BYTES (256 * 1024)
 /* grpc-go's keepalive enforcement defaults: pings closer than MinTime (5 minutes), or any
  * ping within 2 hours while no stream is open, are strikes; the third strike is too many. */
-#define PING_MIN_MS (5 * 60 * 1000)
+#define PING_MIN_MS      (5 * 60 * 1000)
 #define PING_IDLE_MIN_MS (2 * 60 * 60 * 1000)
 #define PING_MAX_STRIKES 2
-#define INITIAL_WINDOW (1 << 20)
-#define CONN_WINDOW (4 << 20)
+#define INITIAL_WINDOW   (1 << 20)
+#define CONN_WINDOW      (4 << 20)
 
 static const uint8_t shutdown_ping[8] = {'s', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
 
-enum conn_state { CONN_HANDSHAKE, CONN_PREFACE, CONN_READY, CONN_DRAINING, CONN_GOAWAY,
-                  CONN_LINGER, CONN_CLOSING };
+enum conn_state {
+    CONN_HANDSHAKE,
+    CONN_PREFACE,
+    CONN_READY,
+    CONN_DRAINING,
+    CONN_GOAWAY,
+    CONN_LINGER,
+    CONN_CLOSING
+};
 
 struct grpc_conn {
     struct grpc_server *srv;
@@ -428,10 +435,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 
 /* Wire operations for calls. */
 
-#define NV(n, v)                                                                                \
-    {                                                                                           \
-        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1,                           \
-            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                        \
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1,                              \
+            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
     }
 
 static nghttp2_nv nv_text(const char *name, const char *value)
@@ -625,8 +632,8 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
     return 0;
 }
 
-static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
-                         const uint8_t *data, size_t len, void *user)
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, const uint8_t *data,
+                         size_t len, void *user)
 {
     (void)flags;
     (void)user;
@@ -652,8 +659,7 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *
     return 0;
 }
 
-static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t error_code,
-                           void *user)
+static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t error_code, void *user)
 {
     struct grpc_conn *c = user;
     (void)error_code;

@@ -148,8 +148,8 @@ static int add_extension(struct builder *b, struct iov field, const char *scope)
         b->exts_cap = b->exts_cap ? b->exts_cap * 2 : 8;
         p->exts = xrealloc(p->exts, b->exts_cap * sizeof(*p->exts));
     }
-    p->exts[p->nexts++] = (struct grpc_descriptor_ext){
-        xmemdup0(extendee.base, extendee.len), (int32_t)number, b->file};
+    p->exts[p->nexts++] = (struct grpc_descriptor_ext){xmemdup0(extendee.base, extendee.len),
+                                                       (int32_t)number, b->file};
     add_symbol(b, join(scope, name), SYM_OTHER);
     return 0;
 }
@@ -312,8 +312,8 @@ static int count_files(struct iov set, size_t *n)
     return rc;
 }
 
-int grpc_descriptor_pool_init(struct grpc_descriptor_pool *pool, const uint8_t *data,
-                              size_t len, const char **err)
+int grpc_descriptor_pool_init(struct grpc_descriptor_pool *pool, const uint8_t *data, size_t len,
+                              const char **err)
 {
     struct builder b = {pool, 0, 0, 0};
     struct iov set = iov_make(data, len);
@@ -382,8 +382,7 @@ static const struct grpc_descriptor_symbol *lookup(const struct grpc_descriptor_
     return bsearch(&key, pool->symbols, pool->nsymbols, sizeof(key), compare_symbols);
 }
 
-int grpc_descriptor_pool_find_symbol(const struct grpc_descriptor_pool *pool,
-                                     const char *symbol)
+int grpc_descriptor_pool_find_symbol(const struct grpc_descriptor_pool *pool, const char *symbol)
 {
     const struct grpc_descriptor_symbol *s = lookup(pool, symbol);
     return s ? (int)s->file : -ENOENT;
@@ -399,8 +398,7 @@ int grpc_descriptor_pool_find_extension(const struct grpc_descriptor_pool *pool,
 }
 
 int grpc_descriptor_pool_extension_numbers(const struct grpc_descriptor_pool *pool,
-                                           const char *type, int32_t *out, size_t cap,
-                                           size_t *n)
+                                           const char *type, int32_t *out, size_t cap, size_t *n)
 {
     const struct grpc_descriptor_symbol *s = lookup(pool, type);
     *n = 0;

@@ -12,9 +12,9 @@
 #include "core/buf.h"
 
 struct grpc_descriptor_file {
-    char *name;       /* "google/protobuf/timestamp.proto"; owned */
-    struct iov raw;   /* serialized FileDescriptorProto; points into the set's bytes */
-    size_t *deps;     /* indexes of the files it imports; owned */
+    char *name;     /* "google/protobuf/timestamp.proto"; owned */
+    struct iov raw; /* serialized FileDescriptorProto; points into the set's bytes */
+    size_t *deps;   /* indexes of the files it imports; owned */
     size_t ndeps;
 };
 
@@ -30,22 +30,20 @@ struct grpc_descriptor_pool {
 /* Indexes the FileDescriptorSet in |data|, which must outlive the pool (it is not copied).
  * Returns 0, or -EPROTO with |err| set when the bytes are not a valid set or an import is
  * missing from it. On error the pool is empty and needs no deinit. */
-int grpc_descriptor_pool_init(struct grpc_descriptor_pool *pool, const uint8_t *data,
-                              size_t len, const char **err);
+int grpc_descriptor_pool_init(struct grpc_descriptor_pool *pool, const uint8_t *data, size_t len,
+                              const char **err);
 void grpc_descriptor_pool_deinit(struct grpc_descriptor_pool *pool);
 
 /* Each returns the index of the defining file, or -ENOENT. */
 int grpc_descriptor_pool_find_file(const struct grpc_descriptor_pool *pool, const char *name);
 /* |symbol| is fully qualified without a leading dot: "jobscheduler.JobScheduler",
  * "jobscheduler.Job", "jobscheduler.JobScheduler.ScheduleJob", "jobscheduler.Job.job_id". */
-int grpc_descriptor_pool_find_symbol(const struct grpc_descriptor_pool *pool,
-                                     const char *symbol);
+int grpc_descriptor_pool_find_symbol(const struct grpc_descriptor_pool *pool, const char *symbol);
 int grpc_descriptor_pool_find_extension(const struct grpc_descriptor_pool *pool,
                                         const char *extendee, int32_t number);
 /* Writes up to |cap| extension numbers of message |type| into |out| and their total count
  * into *n. Returns 0, or -ENOENT when |type| names no message. */
 int grpc_descriptor_pool_extension_numbers(const struct grpc_descriptor_pool *pool,
-                                           const char *type, int32_t *out, size_t cap,
-                                           size_t *n);
+                                           const char *type, int32_t *out, size_t cap, size_t *n);
 
 #endif

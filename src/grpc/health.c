@@ -127,8 +127,7 @@ static void on_watch_cancel(struct grpc_call *call, enum grpc_cancel_reason reas
     unlink_watcher(w);
     /* At shutdown the stream ends cleanly after the NOT_SERVING update went out. */
     grpc_call_finish(call, NULL,
-                     reason == GRPC_CANCEL_SHUTDOWN ? GRPC_STATUS_OK : GRPC_STATUS_CANCELLED,
-                     NULL);
+                     reason == GRPC_CANCEL_SHUTDOWN ? GRPC_STATUS_OK : GRPC_STATUS_CANCELLED, NULL);
 }
 
 static void on_watch(struct grpc_call *call, const ProtobufCMessage *msg, void *data)
@@ -152,14 +151,20 @@ static void on_watch(struct grpc_call *call, const ProtobufCMessage *msg, void *
 
 int grpc_health_register(struct grpc_health *h, struct grpc_server *srv)
 {
-    const struct grpc_method check = {
-        "grpc.health.v1.Health", "Check", GRPC_METHOD_UNARY,
-        &grpc__health__v1__health_check_request__descriptor,
-        &grpc__health__v1__health_check_response__descriptor, on_check, h};
-    const struct grpc_method watch = {
-        "grpc.health.v1.Health", "Watch", GRPC_METHOD_SERVER_STREAMING,
-        &grpc__health__v1__health_check_request__descriptor,
-        &grpc__health__v1__health_check_response__descriptor, on_watch, h};
+    const struct grpc_method check = {"grpc.health.v1.Health",
+                                      "Check",
+                                      GRPC_METHOD_UNARY,
+                                      &grpc__health__v1__health_check_request__descriptor,
+                                      &grpc__health__v1__health_check_response__descriptor,
+                                      on_check,
+                                      h};
+    const struct grpc_method watch = {"grpc.health.v1.Health",
+                                      "Watch",
+                                      GRPC_METHOD_SERVER_STREAMING,
+                                      &grpc__health__v1__health_check_request__descriptor,
+                                      &grpc__health__v1__health_check_response__descriptor,
+                                      on_watch,
+                                      h};
     int rc = grpc_server_register(srv, &check);
     return rc < 0 ? rc : grpc_server_register(srv, &watch);
 }

@@ -22,7 +22,7 @@ struct metric;
 /* The largest response message we pack (grpc-go's default send limit is larger still). */
 #define GRPC_MAX_SEND_MSG (64u << 20)
 /* Request header list limits, counted as HTTP/2 does (name + value + 32 per field). */
-#define GRPC_MAX_HEADER_LIST 8192
+#define GRPC_MAX_HEADER_LIST  8192
 #define GRPC_MAX_HEADER_COUNT 64
 
 /* go-grpc-prometheus children of one method, created at registration. */
@@ -102,8 +102,8 @@ struct grpc_call {
 };
 
 /* call.c: events from the connection, in stream order. */
-struct grpc_call *grpc_call_new(struct grpc_server *srv, struct grpc_conn *conn,
-                                int32_t stream_id, const char *peer);
+struct grpc_call *grpc_call_new(struct grpc_server *srv, struct grpc_conn *conn, int32_t stream_id,
+                                const char *peer);
 void grpc_call_on_header(struct grpc_call *call, const uint8_t *name, size_t namelen,
                          const uint8_t *value, size_t valuelen);
 void grpc_call_on_headers_done(struct grpc_call *call);
@@ -140,7 +140,6 @@ void grpc_server_conn_gone(struct grpc_server *srv);
 void grpc_conn_accept(struct grpc_server *srv, uv_stream_t *listener);
 struct grpc_conn *grpc_conn_next(struct grpc_conn *conn);
 
-
 /* Creates and frees the nghttp2 callbacks and options every session shares. */
 void grpc_conn_globals_new(struct grpc_server *srv);
 void grpc_conn_globals_free(struct grpc_server *srv);
@@ -150,8 +149,13 @@ struct grpc_reflection;
 struct tls_config;
 struct metrics;
 
-enum grpc_server_state { GRPC_SERVER_NEW, GRPC_SERVER_RUNNING, GRPC_SERVER_DRAINING,
-                         GRPC_SERVER_CLOSING, GRPC_SERVER_DONE };
+enum grpc_server_state {
+    GRPC_SERVER_NEW,
+    GRPC_SERVER_RUNNING,
+    GRPC_SERVER_DRAINING,
+    GRPC_SERVER_CLOSING,
+    GRPC_SERVER_DONE
+};
 
 /* The server is shared by the module's files; only server.c changes its configuration. */
 struct grpc_server {
@@ -196,8 +200,8 @@ struct grpc_server {
 };
 
 /* server.c: services for conn.c and call.c. */
-const struct grpc_method_entry *grpc_server_find(const struct grpc_server *srv,
-                                                 const char *path, size_t len);
+const struct grpc_method_entry *grpc_server_find(const struct grpc_server *srv, const char *path,
+                                                 size_t len);
 /* A loop handle owned by the server's tree closed; finishes shutdown when it was the last. */
 void grpc_server_handle_closed(struct grpc_server *srv);
 

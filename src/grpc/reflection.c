@@ -15,8 +15,8 @@
 extern const unsigned char proto_descriptor_set[];
 extern const size_t proto_descriptor_set_len;
 
-#define REQ(x) GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_##x
-#define RESP(x) GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_##x
+#define REQ(x)         GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_##x
+#define RESP(x)        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_##x
 #define MAX_EXTENSIONS 256
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest reflection_request;
@@ -31,8 +31,8 @@ struct grpc_reflection *grpc_reflection_new(struct grpc_server *srv, const char 
 {
     struct grpc_reflection *r = xcalloc(1, sizeof(*r));
     r->srv = srv;
-    if (grpc_descriptor_pool_init(&r->pool, proto_descriptor_set, proto_descriptor_set_len,
-                                  err) < 0) {
+    if (grpc_descriptor_pool_init(&r->pool, proto_descriptor_set, proto_descriptor_set_len, err) <
+        0) {
         free(r);
         return NULL;
     }
@@ -54,14 +54,14 @@ static void collect(const struct grpc_descriptor_pool *pool, size_t file, bool *
     if (sent[file])
         return;
     sent[file] = true;
-    out[(*n)++] = (ProtobufCBinaryData){pool->files[file].raw.len,
-                                        (uint8_t *)pool->files[file].raw.base};
+    out[(*n)++] =
+        (ProtobufCBinaryData){pool->files[file].raw.len, (uint8_t *)pool->files[file].raw.base};
     for (size_t i = 0; i < pool->files[file].ndeps; i++)
         collect(pool, pool->files[file].deps[i], sent, out, n);
 }
 
-static void answer_file(struct grpc_reflection *r, struct grpc_call *call, reflection_response *resp,
-                        size_t file)
+static void answer_file(struct grpc_reflection *r, struct grpc_call *call,
+                        reflection_response *resp, size_t file)
 {
     size_t nfiles = r->pool.nfiles;
     bool *sent = grpc_call_alloc(call, nfiles * sizeof(bool));
@@ -138,9 +138,9 @@ static void answer(struct grpc_reflection *r, struct grpc_call *call, const refl
             return answer_error(call, resp, GRPC_STATUS_NOT_FOUND, "symbol not found");
         return answer_file(r, call, resp, (size_t)file);
     case REQ(FILE_CONTAINING_EXTENSION):
-        file = grpc_descriptor_pool_find_extension(&r->pool,
-                                                   req->file_containing_extension->containing_type,
-                                                   req->file_containing_extension->extension_number);
+        file = grpc_descriptor_pool_find_extension(
+            &r->pool, req->file_containing_extension->containing_type,
+            req->file_containing_extension->extension_number);
         if (file < 0)
             return answer_error(call, resp, GRPC_STATUS_NOT_FOUND, "extension not found");
         return answer_file(r, call, resp, (size_t)file);
@@ -179,15 +179,14 @@ static void on_request(struct grpc_call *call, const ProtobufCMessage *msg, void
 static void on_cancel(struct grpc_call *call, enum grpc_cancel_reason reason, void *data)
 {
     (void)data;
-    grpc_call_finish(call, NULL, reason == GRPC_CANCEL_SHUTDOWN ? GRPC_STATUS_UNAVAILABLE
-                                                                 : GRPC_STATUS_CANCELLED,
-                     NULL);
+    grpc_call_finish(
+        call, NULL,
+        reason == GRPC_CANCEL_SHUTDOWN ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_CANCELLED, NULL);
 }
 
 /* v1alpha's messages are v1's under another package, field for field, so one codec serves
  * both versions. */
-static int register_version(struct grpc_reflection *r, struct grpc_server *srv,
-                            const char *service)
+static int register_version(struct grpc_reflection *r, struct grpc_server *srv, const char *service)
 {
     const struct grpc_method m = {service,
                                   "ServerReflectionInfo",

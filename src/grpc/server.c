@@ -29,9 +29,9 @@ static void register_families(struct grpc_server *srv)
     srv->f_received = metrics_counter(m, "grpc_server_msg_received_total",
                                       "Total number of RPC stream messages received on the server.",
                                       method_labels);
-    srv->f_sent = metrics_counter(m, "grpc_server_msg_sent_total",
-                                  "Total number of gRPC stream messages sent by the server.",
-                                  method_labels);
+    srv->f_sent =
+        metrics_counter(m, "grpc_server_msg_sent_total",
+                        "Total number of gRPC stream messages sent by the server.", method_labels);
     srv->f_handling = metrics_histogram(
         m, "grpc_server_handling_seconds",
         "Histogram of response latency (seconds) of gRPC that had been application-level "
@@ -40,10 +40,10 @@ static void register_families(struct grpc_server *srv)
     srv->open_conns = metric_family_child(
         metrics_gauge(m, "grpc_server_open_connections", "Open gRPC client connections.", NULL),
         NULL);
-    srv->open_streams = metric_family_child(
-        metrics_gauge(m, "grpc_server_open_streams", "Open gRPC streams (calls in progress).",
-                      NULL),
-        NULL);
+    srv->open_streams =
+        metric_family_child(metrics_gauge(m, "grpc_server_open_streams",
+                                          "Open gRPC streams (calls in progress).", NULL),
+                            NULL);
 }
 
 static int load_tls(struct grpc_server *srv, const struct config *cfg, char *err, size_t errlen)
@@ -115,8 +115,8 @@ static void rehash(struct grpc_server *srv)
     }
 }
 
-const struct grpc_method_entry *grpc_server_find(const struct grpc_server *srv,
-                                                 const char *path, size_t len)
+const struct grpc_method_entry *grpc_server_find(const struct grpc_server *srv, const char *path,
+                                                 size_t len)
 {
     if (!srv->nslots)
         return NULL;

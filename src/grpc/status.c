@@ -8,11 +8,10 @@
 #include "core/buf.h"
 
 static const char *const names[GRPC_STATUS_COUNT] = {
-    "OK",           "Canceled",          "Unknown",          "InvalidArgument",
-    "DeadlineExceeded", "NotFound",      "AlreadyExists",    "PermissionDenied",
-    "ResourceExhausted", "FailedPrecondition", "Aborted",    "OutOfRange",
-    "Unimplemented", "Internal",         "Unavailable",      "DataLoss",
-    "Unauthenticated",
+    "OK",       "Canceled",        "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",   "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",      "Unimplemented",    "Internal",          "Unavailable",
+    "DataLoss", "Unauthenticated",
 };
 
 static const char *const texts[GRPC_STATUS_COUNT] = {

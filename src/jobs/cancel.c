@@ -57,7 +57,8 @@ static void on_patched(const struct k8s_result *res, void *data)
         finish_finished(op, state); /* it completed just before the patch landed */
     } else {
         metric_add(op->svc->cancelled, 1);
-        log_info("jobs", "job cancelled", LOG_STR("job_id", op->job_id), LOG_STR("namespace", op->ns));
+        log_info("jobs", "job cancelled", LOG_STR("job_id", op->job_id),
+                 LOG_STR("namespace", op->ns));
         respond(op, r);
     }
     free(r);

@@ -29,23 +29,26 @@ static int invalid(char *err, size_t errlen, const char *fmt, ...)
     return -EINVAL;
 }
 
-static int validate_labels(const Jobscheduler__ScheduleJobRequest *req, char *err,
-                           size_t errlen)
+static int validate_labels(const Jobscheduler__ScheduleJobRequest *req, char *err, size_t errlen)
 {
     if (req->n_labels > 64)
         return invalid(err, errlen, "labels: at most 64 labels are allowed%s", "");
     for (size_t i = 0; i < req->n_labels; i++) {
         const char *k = req->labels[i]->key, *v = req->labels[i]->value;
         if (!validate_label_key(k))
-            return invalid(err, errlen, "labels key \"%.100s\" is not a valid Kubernetes label "
-                                        "key", k);
+            return invalid(err, errlen,
+                           "labels key \"%.100s\" is not a valid Kubernetes label "
+                           "key",
+                           k);
         if (strncmp(k, JOBS_RESERVED_PREFIX, strlen(JOBS_RESERVED_PREFIX)) == 0 ||
             strcmp(k, JOBS_LABEL_MANAGED_BY) == 0)
             return invalid(err, errlen, "labels key \"%.100s\" is reserved for jobscheduler", k);
         if (!validate_label_value(v))
-            return invalid(err, errlen, "labels value \"%.100s\" is not a valid Kubernetes "
-                                        "label value (at most 63 characters [A-Za-z0-9_.-], "
-                                        "alphanumeric at both ends)", v);
+            return invalid(err, errlen,
+                           "labels value \"%.100s\" is not a valid Kubernetes "
+                           "label value (at most 63 characters [A-Za-z0-9_.-], "
+                           "alphanumeric at both ends)",
+                           v);
     }
     return 0;
 }
@@ -62,24 +65,24 @@ static int validate_resources(const Jobscheduler__Resources *r, char *err, size_
              {"memory_limit", r->memory_limit}};
     for (size_t i = 0; i < 4; i++) {
         if (*q[i].value && !quantity_is_valid(q[i].value)) {
-            snprintf(err, errlen, "resources.%s \"%.64s\" is not a Kubernetes quantity (e.g. "
-                                  "100m, 0.5, 64Mi)", q[i].field, q[i].value);
+            snprintf(err, errlen,
+                     "resources.%s \"%.64s\" is not a Kubernetes quantity (e.g. "
+                     "100m, 0.5, 64Mi)",
+                     q[i].field, q[i].value);
             return -EINVAL;
         }
     }
     return 0;
 }
 
-int manifest_validate_common(const Jobscheduler__ScheduleJobRequest *req, char *err,
-                             size_t errlen)
+int manifest_validate_common(const Jobscheduler__ScheduleJobRequest *req, char *err, size_t errlen)
 {
     if (!*req->name)
         return invalid(err, errlen, "name is required%s", "");
     if (!validate_text(req->name, 253))
         return invalid(err, errlen, "name must be printable text of at most 253 bytes%s", "");
     if (!validate_text(req->request_id, 253))
-        return invalid(err, errlen, "request_id must be printable text of at most 253 bytes%s",
-                       "");
+        return invalid(err, errlen, "request_id must be printable text of at most 253 bytes%s", "");
     int rc = validate_labels(req, err, errlen);
     return rc ? rc : validate_resources(req->resources, err, errlen);
 }
@@ -110,8 +113,9 @@ static json_t *resources(const Jobscheduler__ScheduleJobRequest *req, const stru
     json_t *requests = json_object(), *limits = json_object();
     json_object_set_new(requests, "cpu",
                         json_string(pick(r ? r->cpu_request : NULL, cfg->default_cpu_request)));
-    json_object_set_new(requests, "memory", json_string(pick(r ? r->memory_request : NULL,
-                                                             cfg->default_memory_request)));
+    json_object_set_new(
+        requests, "memory",
+        json_string(pick(r ? r->memory_request : NULL, cfg->default_memory_request)));
     const char *cpu_limit = pick(r ? r->cpu_limit : NULL, cfg->default_cpu_limit);
     const char *mem_limit = pick(r ? r->memory_limit : NULL, cfg->default_memory_limit);
     if (cpu_limit)
@@ -151,10 +155,10 @@ static json_t *pod_template(const Jobscheduler__ScheduleJobRequest *req,
     json_t *container = json_pack("{s:s, s:o, s:o}", "name", type->name, "resources",
                                   resources(req, cfg), "securityContext", container_security());
     *max_seconds = type->build(req, cfg, job_id, container);
-    json_t *spec = json_pack("{s:s, s:b, s:{s:b, s:{s:s}}, s:[o]}", "restartPolicy", "Never",
-                             "automountServiceAccountToken", 0, "securityContext",
-                             "runAsNonRoot", 1, "seccompProfile", "type", "RuntimeDefault",
-                             "containers", container);
+    json_t *spec =
+        json_pack("{s:s, s:b, s:{s:b, s:{s:s}}, s:[o]}", "restartPolicy", "Never",
+                  "automountServiceAccountToken", 0, "securityContext", "runAsNonRoot", 1,
+                  "seccompProfile", "type", "RuntimeDefault", "containers", container);
     return json_pack("{s:{s:O}, s:o}", "metadata", "labels", job_labels, "spec", spec);
 }
 
@@ -162,9 +166,9 @@ static json_t *pod_template(const Jobscheduler__ScheduleJobRequest *req,
  * so the same request replayed in any field order matches and any real change does not. */
 static void fingerprint_of(const json_t *job, const char *display_name, char out[65])
 {
-    json_t *basis = json_pack("{s:O, s:O, s:s}", "labels", json_object_get(
-                                                     json_object_get(job, "metadata"), "labels"),
-                              "spec", json_object_get(job, "spec"), "name", display_name);
+    json_t *basis = json_pack("{s:O, s:O, s:s}", "labels",
+                              json_object_get(json_object_get(job, "metadata"), "labels"), "spec",
+                              json_object_get(job, "spec"), "name", display_name);
     char *text = json_dumps(basis, JSON_SORT_KEYS | JSON_COMPACT);
     digest_sha256_hex(text, strlen(text), out);
     free(text);
@@ -178,10 +182,9 @@ json_t *manifest_build(const Jobscheduler__ScheduleJobRequest *req, const struct
     json_t *job_labels = labels(req, type, job_id);
     long max_seconds = 0;
     json_t *tmpl = pod_template(req, type, cfg, job_id, job_labels, &max_seconds);
-    json_t *spec = json_pack("{s:i, s:I, s:o}", "backoffLimit", cfg->job_backoff_limit,
-                             "activeDeadlineSeconds",
-                             (json_int_t)(max_seconds + cfg->job_deadline_margin_seconds),
-                             "template", tmpl);
+    json_t *spec = json_pack(
+        "{s:i, s:I, s:o}", "backoffLimit", cfg->job_backoff_limit, "activeDeadlineSeconds",
+        (json_int_t)(max_seconds + cfg->job_deadline_margin_seconds), "template", tmpl);
     if (cfg->job_ttl_seconds > 0)
         json_object_set_new(spec, "ttlSecondsAfterFinished", json_integer(cfg->job_ttl_seconds));
     json_t *annotations = json_pack("{s:s}", JOBS_ANNOTATION_NAME, req->name);

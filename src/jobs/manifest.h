@@ -13,8 +13,7 @@ struct job_type;
 
 /* Checks the fields every job type shares: name, labels, resources, request_id. Returns 0
  * or -EINVAL with a message naming the field in |err|. */
-int manifest_validate_common(const Jobscheduler__ScheduleJobRequest *req, char *err,
-                             size_t errlen);
+int manifest_validate_common(const Jobscheduler__ScheduleJobRequest *req, char *err, size_t errlen);
 
 /* Returns a new Job object (caller decrefs) named |job_id| in |ns|. When the request has a
  * request_id, the request's fingerprint is recorded in an annotation so a replay with a

@@ -163,8 +163,7 @@ const char *job_state_name(Jobscheduler__JobState s)
     return (unsigned)s < 6 ? names[s] : "UNSPECIFIED";
 }
 
-static Google__Protobuf__Timestamp *make_ts(int64_t sec, void *(*alloc)(void *, size_t),
-                                            void *ctx)
+static Google__Protobuf__Timestamp *make_ts(int64_t sec, void *(*alloc)(void *, size_t), void *ctx)
 {
     if (!sec)
         return NULL;
@@ -201,8 +200,8 @@ static const char *state_message(const struct job_record *r, Jobscheduler__JobSt
 }
 
 void job_record_to_proto(const struct job_record *r, const char *pod_reason,
-                         const char *pod_message, void *(*alloc)(void *ctx, size_t n),
-                         void *ctx, Jobscheduler__Job *out)
+                         const char *pod_message, void *(*alloc)(void *ctx, size_t n), void *ctx,
+                         Jobscheduler__Job *out)
 {
     jobscheduler__job__init(out);
     Jobscheduler__JobState s = job_record_state(r, pod_reason);

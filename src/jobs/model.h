@@ -11,17 +11,17 @@
 #include "jobscheduler.pb-c.h"
 
 /* Labels and annotations jobscheduler owns on the Jobs it creates. */
-#define JOBS_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
-#define JOBS_MANAGED_BY_VALUE "jobscheduler"
-#define JOBS_SELECTOR JOBS_LABEL_MANAGED_BY "=" JOBS_MANAGED_BY_VALUE
-#define JOBS_LABEL_TYPE "jobscheduler.io/type"
-#define JOBS_LABEL_NAME "jobscheduler.io/name"
-#define JOBS_LABEL_JOB_ID "jobscheduler.io/job-id"
-#define JOBS_ANNOTATION_NAME "jobscheduler.io/name"
-#define JOBS_ANNOTATION_REQUEST_ID "jobscheduler.io/request-id"
+#define JOBS_LABEL_MANAGED_BY        "app.kubernetes.io/managed-by"
+#define JOBS_MANAGED_BY_VALUE        "jobscheduler"
+#define JOBS_SELECTOR                JOBS_LABEL_MANAGED_BY "=" JOBS_MANAGED_BY_VALUE
+#define JOBS_LABEL_TYPE              "jobscheduler.io/type"
+#define JOBS_LABEL_NAME              "jobscheduler.io/name"
+#define JOBS_LABEL_JOB_ID            "jobscheduler.io/job-id"
+#define JOBS_ANNOTATION_NAME         "jobscheduler.io/name"
+#define JOBS_ANNOTATION_REQUEST_ID   "jobscheduler.io/request-id"
 #define JOBS_ANNOTATION_REQUEST_HASH "jobscheduler.io/request-hash"
-#define JOBS_ANNOTATION_CANCELLED "jobscheduler.io/cancelled-at"
-#define JOBS_RESERVED_PREFIX "jobscheduler.io/"
+#define JOBS_ANNOTATION_CANCELLED    "jobscheduler.io/cancelled-at"
+#define JOBS_RESERVED_PREFIX         "jobscheduler.io/"
 
 struct job_label {
     const char *key;
@@ -30,13 +30,13 @@ struct job_label {
 
 struct job_record {
     const char *ns;
-    const char *name;          /* the job_id */
-    const char *display_name;  /* the request's name */
-    const char *type;          /* "timer" */
-    const char *request_hash;  /* fingerprint of an idempotent request, or NULL */
-    const char *cond_reason;   /* Failed/Suspended condition reason, or NULL */
-    const char *cond_message;  /* its message, or NULL */
-    struct job_label *labels;  /* the request's labels (ours excluded) */
+    const char *name;         /* the job_id */
+    const char *display_name; /* the request's name */
+    const char *type;         /* "timer" */
+    const char *request_hash; /* fingerprint of an idempotent request, or NULL */
+    const char *cond_reason;  /* Failed/Suspended condition reason, or NULL */
+    const char *cond_message; /* its message, or NULL */
+    struct job_label *labels; /* the request's labels (ours excluded) */
     uint32_t nlabels;
     int32_t active, succeeded, failed;
     int64_t created, started, finished; /* seconds since the epoch; 0 = unset */
@@ -56,7 +56,7 @@ const char *job_state_name(Jobscheduler__JobState s); /* "SUCCEEDED" */
 /* Fills |out| (initialised here) from |r|; strings point into |r|, so |out| is valid while
  * |r| is. Nested messages are allocated with |alloc| (the call's arena). */
 void job_record_to_proto(const struct job_record *r, const char *pod_reason,
-                         const char *pod_message, void *(*alloc)(void *ctx, size_t n),
-                         void *ctx, Jobscheduler__Job *out);
+                         const char *pod_message, void *(*alloc)(void *ctx, size_t n), void *ctx,
+                         Jobscheduler__Job *out);
 
 #endif

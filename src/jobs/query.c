@@ -12,7 +12,7 @@
 #include "jobs/service_int.h"
 
 #define PAGE_SIZE_DEFAULT 100
-#define PAGE_SIZE_MAX 1000
+#define PAGE_SIZE_MAX     1000
 
 /* ---- GetJobStatus ---- */
 
@@ -122,8 +122,8 @@ static int cmp_records(const void *a, const void *b)
     return order(x->created, x->ns, x->name, y->created, y->ns, y->name);
 }
 
-static bool labels_match(const struct job_record *r, Jobscheduler__ListJobsRequest__LabelsEntry **want,
-                         size_t n)
+static bool labels_match(const struct job_record *r,
+                         Jobscheduler__ListJobsRequest__LabelsEntry **want, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         bool found = false;
@@ -189,7 +189,8 @@ static void filter_fingerprint(const Jobscheduler__ListJobsRequest *req, char ou
                                   (int)req->state);
     Jobscheduler__ListJobsRequest__LabelsEntry *sorted[64];
     size_t n = req->n_labels < 64 ? req->n_labels : 64;
-    memcpy(sorted, req->labels, n * sizeof(sorted[0]));
+    if (n) /* an empty map is a NULL array: memcpy must not see it */
+        memcpy(sorted, req->labels, n * sizeof(sorted[0]));
     qsort(sorted, n, sizeof(sorted[0]), cmp_entries);
     for (size_t i = 0; i < n && len < sizeof(text); i++)
         len += (size_t)snprintf(text + len, sizeof(text) - len, "\n%s=%s", sorted[i]->key,
@@ -213,8 +214,7 @@ static char *make_token(struct scratch *s, const struct job_record *last, const 
     return tok;
 }
 
-static int parse_token(struct list_query *q, const char *tok, const char *filters,
-                       const char **err)
+static int parse_token(struct list_query *q, const char *tok, const char *filters, const char **err)
 {
     size_t n = strlen(tok);
     char plain[512];
@@ -277,11 +277,13 @@ void jobs_list(struct grpc_call *call, const ProtobufCMessage *msg, void *data)
         grpc_call_finish(call, NULL, GRPC_STATUS_INVALID_ARGUMENT, err);
         return;
     }
-    size_t page = q.req->page_size == 0 ? PAGE_SIZE_DEFAULT
-                  : q.req->page_size > PAGE_SIZE_MAX ? PAGE_SIZE_MAX : (size_t)q.req->page_size;
+    size_t page = q.req->page_size == 0              ? PAGE_SIZE_DEFAULT
+                  : q.req->page_size > PAGE_SIZE_MAX ? PAGE_SIZE_MAX
+                                                     : (size_t)q.req->page_size;
     if (svc->jobs)
         k8s_informer_foreach(svc->jobs, collect, &q);
-    qsort(q.matches, q.n, sizeof(*q.matches), cmp_records);
+    if (q.n > 1)
+        qsort(q.matches, q.n, sizeof(*q.matches), cmp_records);
 
     struct scratch s;
     scratch_init(&s);

@@ -74,8 +74,8 @@ static void on_created(const struct k8s_result *res, void *data)
 {
     struct schedule_op *op = data;
     if (res->error == K8S_ERR_ALREADY_EXISTS && *op->req->request_id) {
-        const struct job_record *cached = op->svc->jobs ?
-            k8s_informer_get(op->svc->jobs, op->ns, op->job_id) : NULL;
+        const struct job_record *cached =
+            op->svc->jobs ? k8s_informer_get(op->svc->jobs, op->ns, op->job_id) : NULL;
         if (cached) {
             resolve_existing(op, cached);
             return;
@@ -109,8 +109,8 @@ static void on_created(const struct k8s_result *res, void *data)
 
 static int create(struct schedule_op *op)
 {
-    json_t *job = manifest_build(op->req, op->type, op->svc->cfg, op->ns, op->job_id,
-                                 op->fingerprint);
+    json_t *job =
+        manifest_build(op->req, op->type, op->svc->cfg, op->ns, op->job_id, op->fingerprint);
     int flags = *op->req->request_id ? K8S_CREATE_DETERMINISTIC_NAME : 0;
     int rc = k8s_jobs_create(op->svc->k8s, op->ns, job, flags, on_created, op);
     json_decref(job);

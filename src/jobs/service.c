@@ -15,7 +15,7 @@
 /* ---- pods: why an active job's pod has not started ---- */
 
 struct pod_record {
-    const char *ns, *pod, *job; /* job: the pod's job-name label */
+    const char *ns, *pod, *job;   /* job: the pod's job-name label */
     const char *reason, *message; /* container waiting state, or NULL when not waiting */
 };
 
@@ -65,16 +65,16 @@ static void *pod_decode(const json_t *obj, void *data)
                (message ? strlen(message) + 1 : 0);
     struct pod_record *r = xmalloc(sizeof(*r) + n);
     char *p = (char *)(r + 1);
-#define COPY(field, src)                                                                         \
-    do {                                                                                         \
-        if (src) {                                                                               \
-            size_t len_ = strlen(src) + 1;                                                       \
-            memcpy(p, src, len_);                                                                \
-            r->field = p;                                                                        \
-            p += len_;                                                                           \
-        } else {                                                                                 \
-            r->field = NULL;                                                                     \
-        }                                                                                        \
+#define COPY(field, src)                                                                           \
+    do {                                                                                           \
+        if (src) {                                                                                 \
+            size_t len_ = strlen(src) + 1;                                                         \
+            memcpy(p, src, len_);                                                                  \
+            r->field = p;                                                                          \
+            p += len_;                                                                             \
+        } else {                                                                                   \
+            r->field = NULL;                                                                       \
+        }                                                                                          \
     } while (0)
     COPY(ns, ns);
     COPY(pod, pod);
@@ -227,14 +227,15 @@ const char *jobs_namespace(struct jobs_service *svc, struct grpc_call *call, con
         if (strcmp(*p, ns) == 0)
             return *p;
     char msg[256];
-    snprintf(msg, sizeof(msg), "namespace \"%.64s\" is not allowed (allowed: see "
-                               "ALLOWED_NAMESPACES)", ns);
+    snprintf(msg, sizeof(msg),
+             "namespace \"%.64s\" is not allowed (allowed: see "
+             "ALLOWED_NAMESPACES)",
+             ns);
     if (!validate_dns_label(ns))
         snprintf(msg, sizeof(msg), "namespace \"%.64s\" is not a valid namespace name", ns);
-    grpc_call_finish(call, NULL,
-                     validate_dns_label(ns) ? GRPC_STATUS_PERMISSION_DENIED
-                                            : GRPC_STATUS_INVALID_ARGUMENT,
-                     msg);
+    grpc_call_finish(
+        call, NULL,
+        validate_dns_label(ns) ? GRPC_STATUS_PERMISSION_DENIED : GRPC_STATUS_INVALID_ARGUMENT, msg);
     return NULL;
 }
 
@@ -256,21 +257,30 @@ bool jobs_check_job_id(struct grpc_call *call, const char *job_id)
 static enum grpc_status status_for(enum k8s_error e)
 {
     switch (e) {
-    case K8S_OK: return GRPC_STATUS_OK;
-    case K8S_ERR_NOT_FOUND: return GRPC_STATUS_NOT_FOUND;
-    case K8S_ERR_ALREADY_EXISTS: return GRPC_STATUS_ALREADY_EXISTS;
-    case K8S_ERR_CONFLICT: return GRPC_STATUS_ABORTED;
+    case K8S_OK:
+        return GRPC_STATUS_OK;
+    case K8S_ERR_NOT_FOUND:
+        return GRPC_STATUS_NOT_FOUND;
+    case K8S_ERR_ALREADY_EXISTS:
+        return GRPC_STATUS_ALREADY_EXISTS;
+    case K8S_ERR_CONFLICT:
+        return GRPC_STATUS_ABORTED;
     case K8S_ERR_INVALID:
-    case K8S_ERR_BAD_REQUEST: return GRPC_STATUS_INVALID_ARGUMENT;
-    case K8S_ERR_FORBIDDEN: return GRPC_STATUS_PERMISSION_DENIED;
-    case K8S_ERR_GONE: return GRPC_STATUS_ABORTED;
-    case K8S_ERR_PROTOCOL: return GRPC_STATUS_INTERNAL;
+    case K8S_ERR_BAD_REQUEST:
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    case K8S_ERR_FORBIDDEN:
+        return GRPC_STATUS_PERMISSION_DENIED;
+    case K8S_ERR_GONE:
+        return GRPC_STATUS_ABORTED;
+    case K8S_ERR_PROTOCOL:
+        return GRPC_STATUS_INTERNAL;
     case K8S_ERR_UNAUTHORIZED:
     case K8S_ERR_TOO_MANY_REQUESTS:
     case K8S_ERR_SERVER:
     case K8S_ERR_TIMEOUT:
     case K8S_ERR_UNAVAILABLE:
-    case K8S_ERR_CANCELLED: return GRPC_STATUS_UNAVAILABLE;
+    case K8S_ERR_CANCELLED:
+        return GRPC_STATUS_UNAVAILABLE;
     }
     return GRPC_STATUS_UNKNOWN;
 }
@@ -288,8 +298,8 @@ Jobscheduler__JobState jobs_state(const struct jobs_service *svc, const struct j
     return job_record_state(r, jobs_pod_reason(svc, r, &message));
 }
 
-void jobs_to_proto(const struct jobs_service *svc, const struct job_record *r,
-                   struct scratch *s, Jobscheduler__Job *out)
+void jobs_to_proto(const struct jobs_service *svc, const struct job_record *r, struct scratch *s,
+                   Jobscheduler__Job *out)
 {
     const char *message;
     const char *reason = jobs_pod_reason(svc, r, &message);
@@ -325,12 +335,11 @@ static void register_metrics(struct jobs_service *svc, struct metrics *m)
     static const char *const state_labels[] = {"type", "state", NULL};
     svc->scheduled = metrics_counter(m, "jobscheduler_jobs_scheduled_total",
                                      "Jobs created through ScheduleJob, by type.", type_label);
-    svc->by_state = metrics_gauge(m, "jobscheduler_jobs",
-                                  "Jobs in the cache, by type and state.", state_labels);
-    svc->cancelled = metric_family_child(
-        metrics_counter(m, "jobscheduler_jobs_cancelled_total",
-                        "Jobs cancelled through CancelJob.", NULL),
-        NULL);
+    svc->by_state = metrics_gauge(m, "jobscheduler_jobs", "Jobs in the cache, by type and state.",
+                                  state_labels);
+    svc->cancelled = metric_family_child(metrics_counter(m, "jobscheduler_jobs_cancelled_total",
+                                                         "Jobs cancelled through CancelJob.", NULL),
+                                         NULL);
     metrics_add_collector(m, collect_states, svc);
 }
 
@@ -347,8 +356,8 @@ static const struct grpc_method methods[] = {
      &jobscheduler__list_jobs_request__descriptor, &jobscheduler__list_jobs_response__descriptor,
      jobs_list, NULL},
     {"jobscheduler.JobScheduler", "CancelJob", GRPC_METHOD_UNARY,
-     &jobscheduler__cancel_job_request__descriptor,
-     &jobscheduler__cancel_job_response__descriptor, jobs_cancel, NULL},
+     &jobscheduler__cancel_job_request__descriptor, &jobscheduler__cancel_job_response__descriptor,
+     jobs_cancel, NULL},
     {"jobscheduler.JobScheduler", "WatchJobs", GRPC_METHOD_SERVER_STREAMING,
      &jobscheduler__watch_jobs_request__descriptor, &jobscheduler__job_event__descriptor,
      jobs_watch, NULL},

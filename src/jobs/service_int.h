@@ -24,15 +24,15 @@ struct jobs_service {
     struct k8s_informer *jobs;
     struct k8s_informer *pods;
     struct k8s_table pod_waits; /* "ns/job" -> struct pod_wait: why an active job waits */
-    struct jobs_watch *watches;  /* WatchJobs streams, doubly linked */
+    struct jobs_watch *watches; /* WatchJobs streams, doubly linked */
     bool synced;
     bool stopped;
     void (*synced_cb)(void *data);
     void *synced_data;
     struct metrics *metrics;
-    struct metric_family *scheduled;  /* jobscheduler_jobs_scheduled_total{type} */
-    struct metric_family *by_state;   /* jobscheduler_jobs{type,state} */
-    struct metric *cancelled;         /* jobscheduler_jobs_cancelled_total */
+    struct metric_family *scheduled; /* jobscheduler_jobs_scheduled_total{type} */
+    struct metric_family *by_state;  /* jobscheduler_jobs{type,state} */
+    struct metric *cancelled;        /* jobscheduler_jobs_cancelled_total */
 };
 
 /* Resolves the request's namespace (empty: K8S_NAMESPACE) against ALLOWED_NAMESPACES.
@@ -44,8 +44,8 @@ void jobs_finish_k8s_error(struct grpc_call *call, const struct k8s_result *res)
 const char *jobs_pod_reason(const struct jobs_service *svc, const struct job_record *r,
                             const char **message);
 /* Fills |out| from |r| with the pod waiting reason applied; allocations from |s|. */
-void jobs_to_proto(const struct jobs_service *svc, const struct job_record *r,
-                   struct scratch *s, Jobscheduler__Job *out);
+void jobs_to_proto(const struct jobs_service *svc, const struct job_record *r, struct scratch *s,
+                   Jobscheduler__Job *out);
 Jobscheduler__JobState jobs_state(const struct jobs_service *svc, const struct job_record *r);
 /* Checks a job_id argument; finishes |call| with INVALID_ARGUMENT and returns false if bad. */
 bool jobs_check_job_id(struct grpc_call *call, const char *job_id);

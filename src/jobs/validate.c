@@ -146,8 +146,9 @@ static bool name_and_tag(const char *s, size_t n)
         bool last = i == n;
         const char *colon = last ? memchr(c, ':', len) : NULL;
         size_t name_len = colon ? (size_t)(colon - c) : len;
-        bool host = first && !last && (memchr(c, '.', len) || memchr(c, ':', len) ||
-                                       (len == 9 && memcmp(c, "localhost", 9) == 0));
+        bool host = first && !last &&
+                    (memchr(c, '.', len) || memchr(c, ':', len) ||
+                     (len == 9 && memcmp(c, "localhost", 9) == 0));
         if (host ? !registry_host(c, len) : !path_component(c, name_len))
             return false;
         if (colon && !tag_ok(colon + 1, len - name_len - 1))
@@ -236,8 +237,10 @@ static size_t utf8_seq(const unsigned char *p)
 {
     if (p[0] < 0x80)
         return 1;
-    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf   ? 2
+               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                              : 0;
     for (size_t i = 1; i < n; i++)
         if ((p[i] & 0xc0) != 0x80)
             return 0;

@@ -1,8 +1,8 @@
 /* backoff: capped exponential delays with multiplicative jitter. */
 #include "k8s/backoff.h"
 
-void k8s_backoff_init(struct k8s_backoff *b, uint64_t initial_ms, uint64_t max_ms,
-                      double jitter, uint64_t reset_ms)
+void k8s_backoff_init(struct k8s_backoff *b, uint64_t initial_ms, uint64_t max_ms, double jitter,
+                      uint64_t reset_ms)
 {
     b->initial_ms = initial_ms;
     b->max_ms = max_ms;

@@ -104,10 +104,9 @@ static void register_metrics(struct k8s_client *c)
                                       metrics_default_buckets, metrics_default_nbuckets);
     c->m_restarts = metrics_counter(c->metrics, "kubernetes_watch_restarts_total",
                                     "Watch streams restarted, by reason.", restart_labels);
-    c->m_cache_jobs = metric_family_child(
-        metrics_gauge(c->metrics, "jobscheduler_cache_jobs", "Jobs held in the informer cache.",
-                      NULL),
-        NULL);
+    c->m_cache_jobs = metric_family_child(metrics_gauge(c->metrics, "jobscheduler_cache_jobs",
+                                                        "Jobs held in the informer cache.", NULL),
+                                          NULL);
     c->m_cache_synced = metric_family_child(
         metrics_gauge(c->metrics, "jobscheduler_cache_synced",
                       "1 when the job cache has completed its list and is watching.", NULL),
@@ -290,8 +289,7 @@ static bool may_retry(const struct k8s_call *call, bool reached_server)
 
 /* Schedules another attempt after backoff (at least |retry_after_s| when >= 0), or
  * finishes with |res| when that would pass the call's deadline. */
-static void retry_or_finish(struct k8s_call *call, const struct k8s_result *res,
-                            int retry_after_s)
+static void retry_or_finish(struct k8s_call *call, const struct k8s_result *res, int retry_after_s)
 {
     uint64_t now = uv_now(call->c->loop);
     uint64_t wait = k8s_backoff_next(&call->backoff, now, rand_unit());
@@ -374,7 +372,8 @@ static void on_response(struct k8s_call *call)
 
     count_attempt(call, call->status);
     if (ok && !body && call->resp.len > 0 && !(call->flags & K8S_CALL_STREAM)) {
-        finish_error(call, K8S_ERR_PROTOCOL, call->status, "the API server sent a body that is not JSON");
+        finish_error(call, K8S_ERR_PROTOCOL, call->status,
+                     "the API server sent a body that is not JSON");
         return;
     }
     k8s_error_fill_result(&res, call->status, body);
@@ -604,8 +603,8 @@ static void attempt_begin(struct k8s_call *call)
     call->streaming = false;
     buf_reset(&call->resp);
     call->state = CALL_TOKEN;
-    uv_timer_start(&call->timer, on_call_timer, call->deadline_ms > now ? call->deadline_ms - now : 0,
-                   0);
+    uv_timer_start(&call->timer, on_call_timer,
+                   call->deadline_ms > now ? call->deadline_ms - now : 0, 0);
     call->token_pending = true;
     rc = k8s_auth_get_token(c->auth, on_token, call);
     if (rc < 0) {
@@ -652,8 +651,8 @@ int k8s_client_submit(struct k8s_client *c, const struct k8s_call_opts *o, k8s_r
     call->on_open = o->on_open;
     call->cb = cb;
     call->data = data;
-    call->timeout_ms = o->timeout_ms ? o->timeout_ms
-                                     : (uint64_t)c->cfg->k8s_request_timeout_seconds * 1000;
+    call->timeout_ms =
+        o->timeout_ms ? o->timeout_ms : (uint64_t)c->cfg->k8s_request_timeout_seconds * 1000;
     call->retry_after = -1;
     buf_init(&call->resp, CLIENT_MAX_BODY);
     k8s_backoff_init(&call->backoff, 200, 5000, 1.0, UINT64_MAX);
@@ -699,8 +698,7 @@ int k8s_client_new(uv_loop_t *loop, const struct config *cfg, struct metrics *me
     c->pool = xcalloc(c->max_pool, sizeof(*c->pool));
     c->host_header = format_host_header(k8s_auth_host(auth), k8s_auth_port(auth));
     c->describe = xasprintf("%s (pool of %zu connections, %d s request timeout)",
-                            k8s_auth_describe(auth), c->max_pool,
-                            cfg->k8s_request_timeout_seconds);
+                            k8s_auth_describe(auth), c->max_pool, cfg->k8s_request_timeout_seconds);
     register_metrics(c);
     *out = c;
     return 0;

@@ -41,9 +41,9 @@ enum k8s_call_flags {
 };
 
 struct k8s_call_opts {
-    const char *method;       /* "GET", "POST", "PATCH", "DELETE" */
-    const char *path;         /* path and query, already escaped (k8s/url.h) */
-    const char *body;         /* NULL: none */
+    const char *method; /* "GET", "POST", "PATCH", "DELETE" */
+    const char *path;   /* path and query, already escaped (k8s/url.h) */
+    const char *body;   /* NULL: none */
     size_t body_len;
     const char *content_type; /* for |body| */
     const char *verb;         /* metric label: "create", "get", "list", "watch", ... */

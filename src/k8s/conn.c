@@ -33,8 +33,8 @@ struct k8s_conn {
     uv_connect_t connect_req;
     uv_timer_t timer;
     bool gai_pending;
-    bool tcp_open;  /* tcp is initialised and not yet closed */
-    int handles;    /* handles whose close callback is outstanding, plus the DNS lookup */
+    bool tcp_open; /* tcp is initialised and not yet closed */
+    int handles;   /* handles whose close callback is outstanding, plus the DNS lookup */
     char last_error[256];
 
     struct k8s_http http;

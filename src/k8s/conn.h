@@ -28,7 +28,7 @@ struct k8s_conn_params {
     const char *host;
     int port;
     struct tls_config *tls;
-    const char *server_name; /* SNI and the name the certificate must carry */
+    const char *server_name;     /* SNI and the name the certificate must carry */
     uint64_t connect_timeout_ms; /* DNS + TCP + TLS handshake */
 };
 

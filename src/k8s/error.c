@@ -116,18 +116,30 @@ enum k8s_error k8s_error_from_response(int http_status, const json_t *body)
 static const char *code_text(int code)
 {
     switch (code) {
-    case 400: return "bad request";
-    case 401: return "Unauthorized";
-    case 403: return "forbidden";
-    case 404: return "the server could not find the requested resource";
-    case 409: return "conflict";
-    case 410: return "the requested resourceVersion is gone";
-    case 422: return "the object is invalid";
-    case 429: return "too many requests";
-    case 500: return "internal server error";
-    case 502: return "bad gateway";
-    case 503: return "service unavailable";
-    case 504: return "gateway timeout";
+    case 400:
+        return "bad request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "the server could not find the requested resource";
+    case 409:
+        return "conflict";
+    case 410:
+        return "the requested resourceVersion is gone";
+    case 422:
+        return "the object is invalid";
+    case 429:
+        return "too many requests";
+    case 500:
+        return "internal server error";
+    case 502:
+        return "bad gateway";
+    case 503:
+        return "service unavailable";
+    case 504:
+        return "gateway timeout";
     }
     return "unexpected HTTP status from the API server";
 }

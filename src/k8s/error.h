@@ -30,8 +30,8 @@ struct k8s_result {
     int http_status;     /* 0 when no response */
     const char *reason;  /* Status.reason, e.g. "AlreadyExists", or NULL */
     const char *message; /* Status.message or transport error text; never NULL on error */
-    json_t *body; /* parsed JSON body (the object for 2xx); borrowed for the callback's
-                     duration (json_incref to keep) */
+    json_t *body;        /* parsed JSON body (the object for 2xx); borrowed for the callback's
+                            duration (json_incref to keep) */
 };
 
 typedef void (*k8s_result_cb)(const struct k8s_result *res, void *data);

@@ -206,9 +206,9 @@ int k8s_http_finish(struct k8s_http *h)
     return -EPROTO;
 }
 
-int k8s_http_format_request(struct buf *out, const char *method, const char *host,
-                            const char *path, const char *authorization,
-                            const char *content_type, const void *body, size_t body_len)
+int k8s_http_format_request(struct buf *out, const char *method, const char *host, const char *path,
+                            const char *authorization, const char *content_type, const void *body,
+                            size_t body_len)
 {
     int rc = buf_appendf(out,
                          "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: jobscheduler\r\n"

@@ -28,16 +28,16 @@ struct k8s_http {
     llhttp_settings_t settings;
     const struct k8s_http_cbs *cbs;
     void *data;
-    int status;           /* HTTP status code once the headers are in */
-    int retry_after;      /* Retry-After in seconds, or -1 when absent or a date */
-    bool keep_alive;      /* valid once complete: the connection may carry another request */
-    bool started;         /* the first byte of a response has been parsed */
-    bool complete;        /* the whole response has been parsed */
-    size_t header_bytes;  /* header block size so far, bounded */
-    int cb_error;         /* negative errno a callback returned */
-    struct buf field;     /* current header name */
-    struct buf value;     /* current header value */
-    const char *err;      /* static text for the last failure */
+    int status;          /* HTTP status code once the headers are in */
+    int retry_after;     /* Retry-After in seconds, or -1 when absent or a date */
+    bool keep_alive;     /* valid once complete: the connection may carry another request */
+    bool started;        /* the first byte of a response has been parsed */
+    bool complete;       /* the whole response has been parsed */
+    size_t header_bytes; /* header block size so far, bounded */
+    int cb_error;        /* negative errno a callback returned */
+    struct buf field;    /* current header name */
+    struct buf value;    /* current header value */
+    const char *err;     /* static text for the last failure */
 };
 
 void k8s_http_init(struct k8s_http *h, const struct k8s_http_cbs *cbs, void *data);
@@ -57,8 +57,8 @@ int k8s_http_finish(struct k8s_http *h);
 
 /* Appends an HTTP/1.1 request to |out|. |authorization| and |content_type| may be NULL,
  * |body| may be NULL when |body_len| is 0. Returns 0 or -EMSGSIZE. */
-int k8s_http_format_request(struct buf *out, const char *method, const char *host,
-                            const char *path, const char *authorization,
-                            const char *content_type, const void *body, size_t body_len);
+int k8s_http_format_request(struct buf *out, const char *method, const char *host, const char *path,
+                            const char *authorization, const char *content_type, const void *body,
+                            size_t body_len);
 
 #endif

@@ -101,7 +101,8 @@ static void update_synced(struct k8s_informer *inf, bool announce)
         all = all && inf->refl[i].healthy;
     if (all != inf->synced)
         log_info("k8s", all ? "informer synced" : "informer lost sync",
-                 LOG_STR("resource", inf->plural), LOG_INT("objects", (long long)k8s_store_count(inf->store)));
+                 LOG_STR("resource", inf->plural),
+                 LOG_INT("objects", (long long)k8s_store_count(inf->store)));
     inf->synced = all;
     update_gauges(inf);
     if (all && announce && inf->ops->on_synced)
@@ -145,9 +146,9 @@ static void list_failed(struct reflector *r, const struct k8s_result *res)
     uint64_t wait = next_backoff(r);
 
     log_warn("k8s", "informer list failed", LOG_STR("resource", r->inf->plural),
-             LOG_STR("namespace", r->ns ? r->ns : "*"), LOG_STR("error", k8s_error_name(res->error)),
-             LOG_INT("status", res->http_status), LOG_STR("message", res->message),
-             LOG_INT("retry_ms", (long long)wait));
+             LOG_STR("namespace", r->ns ? r->ns : "*"),
+             LOG_STR("error", k8s_error_name(res->error)), LOG_INT("status", res->http_status),
+             LOG_STR("message", res->message), LOG_INT("retry_ms", (long long)wait));
     set_healthy(r, false, false);
     start_list(r, wait, r->state);
 }
@@ -201,8 +202,11 @@ static void list_page(struct reflector *r, uint64_t delay_ms)
     struct k8s_informer *inf = r->inf;
     struct buf path;
     bool first = true;
-    struct k8s_call_opts o = {.method = "GET", .verb = "list", .resource = inf->plural,
-                              .flags = K8S_CALL_IDEMPOTENT, .delay_ms = delay_ms};
+    struct k8s_call_opts o = {.method = "GET",
+                              .verb = "list",
+                              .resource = inf->plural,
+                              .flags = K8S_CALL_IDEMPOTENT,
+                              .delay_ms = delay_ms};
     int rc;
 
     buf_init(&path, 8192);
@@ -236,8 +240,8 @@ static int handle_event(struct reflector *r, const char *type, json_t *obj)
     if (strcmp(type, "ERROR") == 0) {
         int code = (int)json_path_int(obj, "code", 0);
         const char *reason = json_path_str(obj, "reason");
-        bool expired = code == 410 || (reason && (strcmp(reason, "Expired") == 0 ||
-                                                  strcmp(reason, "Gone") == 0));
+        bool expired = code == 410 ||
+                       (reason && (strcmp(reason, "Expired") == 0 || strcmp(reason, "Gone") == 0));
         r->stop_reason = expired ? "expired" : "error_event";
         log_info("k8s", "watch ended by an ERROR event", LOG_STR("resource", inf->plural),
                  LOG_INT("code", code), LOG_STR("message", json_path_str(obj, "message")));
@@ -349,10 +353,14 @@ static void watch(struct reflector *r, uint64_t delay_ms)
     struct buf path;
     bool first = true;
     int timeout_s = INFORMER_WATCH_MIN_S + (int)(rand_unit() * INFORMER_WATCH_MIN_S);
-    struct k8s_call_opts o = {.method = "GET", .verb = "watch", .resource = inf->plural,
-                              .flags = K8S_CALL_STREAM, .delay_ms = delay_ms,
+    struct k8s_call_opts o = {.method = "GET",
+                              .verb = "watch",
+                              .resource = inf->plural,
+                              .flags = K8S_CALL_STREAM,
+                              .delay_ms = delay_ms,
                               .timeout_ms = delay_ms + (uint64_t)(timeout_s + 60) * 1000,
-                              .on_chunk = on_watch_chunk, .on_open = on_watch_open};
+                              .on_chunk = on_watch_chunk,
+                              .on_open = on_watch_open};
     int rc;
 
     set_state(r, REFL_WATCHING);
@@ -383,8 +391,7 @@ static void watch(struct reflector *r, uint64_t delay_ms)
 /* ---- the informer ---- */
 
 struct k8s_informer *k8s_informer_new(struct k8s_client *c, enum k8s_resource res,
-                                      const char *const *namespaces,
-                                      const char *label_selector,
+                                      const char *const *namespaces, const char *label_selector,
                                       const struct k8s_informer_ops *ops, void *data)
 {
     struct k8s_informer *inf = xcalloc(1, sizeof(*inf));

@@ -35,8 +35,7 @@ enum k8s_resource { K8S_RESOURCE_JOBS, K8S_RESOURCE_PODS };
  * "app.kubernetes.io/managed-by=jobscheduler". |ops| is borrowed and must outlive the
  * informer. The client keeps a reference so k8s_client_close stops and frees it. */
 struct k8s_informer *k8s_informer_new(struct k8s_client *c, enum k8s_resource res,
-                                      const char *const *namespaces,
-                                      const char *label_selector,
+                                      const char *const *namespaces, const char *label_selector,
                                       const struct k8s_informer_ops *ops, void *data);
 /* Starts listing. Returns 0 or -EALREADY. */
 int k8s_informer_start(struct k8s_informer *inf);
@@ -53,7 +52,7 @@ void k8s_informer_foreach(const struct k8s_informer *inf, void (*cb)(const void 
  * event for the same version is then a no-op. |obj| is borrowed. */
 void k8s_informer_apply(struct k8s_informer *inf, const json_t *obj);
 /* Stops the informer's I/O and frees it with every record (released through ops). No
- * callback runs after it returns. Safe to call from the informer's own callbacks. */
+ * callback runs after it returns. Not from inside the informer's own callbacks (ops). */
 void k8s_informer_free(struct k8s_informer *inf);
 
 #endif

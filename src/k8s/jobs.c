@@ -24,8 +24,8 @@ static bool valid_arg(const char *s)
     return s && s[0] && strlen(s) <= 253;
 }
 
-static int submit(struct k8s_client *c, struct k8s_call_opts *o, struct buf *path,
-                  k8s_result_cb cb, void *data)
+static int submit(struct k8s_client *c, struct k8s_call_opts *o, struct buf *path, k8s_result_cb cb,
+                  void *data)
 {
     const char *p = buf_cstr(path);
     int rc;
@@ -57,12 +57,12 @@ static int submit_json(struct k8s_client *c, struct k8s_call_opts *o, struct buf
     return rc;
 }
 
-int k8s_jobs_create(struct k8s_client *c, const char *ns, json_t *job, int flags,
-                    k8s_result_cb cb, void *data)
+int k8s_jobs_create(struct k8s_client *c, const char *ns, json_t *job, int flags, k8s_result_cb cb,
+                    void *data)
 {
     struct buf path;
-    struct k8s_call_opts o = {.method = "POST", .verb = "create", .resource = "jobs",
-                              .content_type = "application/json"};
+    struct k8s_call_opts o = {
+        .method = "POST", .verb = "create", .resource = "jobs", .content_type = "application/json"};
 
     if (!valid_arg(ns) || !json_is_object(job))
         return -EINVAL;
@@ -95,8 +95,8 @@ int k8s_jobs_get(struct k8s_client *c, const char *ns, const char *name, k8s_res
                  void *data)
 {
     struct buf path;
-    struct k8s_call_opts o = {.method = "GET", .verb = "get", .resource = "jobs",
-                              .flags = K8S_CALL_IDEMPOTENT};
+    struct k8s_call_opts o = {
+        .method = "GET", .verb = "get", .resource = "jobs", .flags = K8S_CALL_IDEMPOTENT};
     int rc = one_object(c, &o, ns, name, &path);
 
     return rc < 0 ? rc : submit(c, &o, &path, cb, data);
@@ -106,7 +106,9 @@ int k8s_jobs_patch(struct k8s_client *c, const char *ns, const char *name, json_
                    k8s_result_cb cb, void *data)
 {
     struct buf path;
-    struct k8s_call_opts o = {.method = "PATCH", .verb = "patch", .resource = "jobs",
+    struct k8s_call_opts o = {.method = "PATCH",
+                              .verb = "patch",
+                              .resource = "jobs",
                               .flags = K8S_CALL_IDEMPOTENT,
                               .content_type = "application/merge-patch+json"};
     int rc;
@@ -117,12 +119,12 @@ int k8s_jobs_patch(struct k8s_client *c, const char *ns, const char *name, json_
     return rc < 0 ? rc : submit_json(c, &o, &path, merge_patch, cb, data);
 }
 
-int k8s_jobs_delete(struct k8s_client *c, const char *ns, const char *name,
-                    const char *propagation, k8s_result_cb cb, void *data)
+int k8s_jobs_delete(struct k8s_client *c, const char *ns, const char *name, const char *propagation,
+                    k8s_result_cb cb, void *data)
 {
     struct buf path;
-    struct k8s_call_opts o = {.method = "DELETE", .verb = "delete", .resource = "jobs",
-                              .flags = K8S_CALL_IDEMPOTENT};
+    struct k8s_call_opts o = {
+        .method = "DELETE", .verb = "delete", .resource = "jobs", .flags = K8S_CALL_IDEMPOTENT};
     bool first = true;
     int rc = one_object(c, &o, ns, name, &path);
 
@@ -141,8 +143,8 @@ static int list(struct k8s_client *c, const struct res_info *r, const char *ns,
                 void *data)
 {
     struct buf path;
-    struct k8s_call_opts o = {.method = "GET", .verb = "list", .resource = r->plural,
-                              .flags = K8S_CALL_IDEMPOTENT};
+    struct k8s_call_opts o = {
+        .method = "GET", .verb = "list", .resource = r->plural, .flags = K8S_CALL_IDEMPOTENT};
     bool first = true;
     int rc;
 

@@ -19,8 +19,8 @@ enum k8s_create_flags {
 /* All return 0 (|cb| will run exactly once, always asynchronously) or a negative errno
  * (|cb| never runs): -EINVAL for a missing or over-long argument, -ESHUTDOWN when the
  * client is closing. json arguments are borrowed (serialized before returning). */
-int k8s_jobs_create(struct k8s_client *c, const char *ns, json_t *job, int flags,
-                    k8s_result_cb cb, void *data);
+int k8s_jobs_create(struct k8s_client *c, const char *ns, json_t *job, int flags, k8s_result_cb cb,
+                    void *data);
 int k8s_jobs_get(struct k8s_client *c, const char *ns, const char *name, k8s_result_cb cb,
                  void *data);
 /* |ns| NULL: all namespaces. |label_selector| and |cont| (a continue token) may be NULL;
@@ -31,8 +31,8 @@ int k8s_jobs_list(struct k8s_client *c, const char *ns, const char *label_select
 int k8s_jobs_patch(struct k8s_client *c, const char *ns, const char *name, json_t *merge_patch,
                    k8s_result_cb cb, void *data);
 /* |propagation|: "Background", "Foreground", "Orphan", or NULL for the server default. */
-int k8s_jobs_delete(struct k8s_client *c, const char *ns, const char *name,
-                    const char *propagation, k8s_result_cb cb, void *data);
+int k8s_jobs_delete(struct k8s_client *c, const char *ns, const char *name, const char *propagation,
+                    k8s_result_cb cb, void *data);
 /* Pods: list (same shape as k8s_jobs_list). */
 int k8s_pods_list(struct k8s_client *c, const char *ns, const char *label_selector, int limit,
                   const char *cont, k8s_result_cb cb, void *data);

@@ -47,8 +47,7 @@ static int finish_partial(struct k8s_lines *l, const uint8_t *p, size_t n, k8s_l
     return rc;
 }
 
-int k8s_lines_feed(struct k8s_lines *l, const uint8_t *p, size_t n, k8s_lines_cb cb,
-                   void *data)
+int k8s_lines_feed(struct k8s_lines *l, const uint8_t *p, size_t n, k8s_lines_cb cb, void *data)
 {
     const uint8_t *end = p + n;
     int rc;

@@ -23,8 +23,7 @@ void k8s_lines_reset(struct k8s_lines *l);
 
 /* Feeds |n| bytes and calls |cb| for each completed line. Returns 0, -EMSGSIZE when a line
  * exceeds the limit (the splitter must then be reset), or the callback's error. */
-int k8s_lines_feed(struct k8s_lines *l, const uint8_t *p, size_t n, k8s_lines_cb cb,
-                   void *data);
+int k8s_lines_feed(struct k8s_lines *l, const uint8_t *p, size_t n, k8s_lines_cb cb, void *data);
 
 /* Bytes held for an incomplete line (0 at a clean end of stream). */
 size_t k8s_lines_pending(const struct k8s_lines *l);

@@ -112,8 +112,8 @@ static int entry_new(struct k8s_store *s, const json_t *obj, struct entry **out)
     e->rv = e->text + klen + 1;
     e->record = s->ops->decode(obj, s->data);
     if (!e->record) {
-        log_warn("k8s", "informer skipped an object its decoder declined",
-                 LOG_STR("key", e->text), LOG_STR("resourceVersion", rv));
+        log_warn("k8s", "informer skipped an object its decoder declined", LOG_STR("key", e->text),
+                 LOG_STR("resourceVersion", rv));
         free(e);
         return -ENOENT;
     }

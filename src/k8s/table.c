@@ -97,8 +97,7 @@ void k8s_table_remove(struct k8s_table *t, struct k8s_table_node *node)
     }
 }
 
-void k8s_table_replace(struct k8s_table *t, struct k8s_table_node *old,
-                       struct k8s_table_node *repl)
+void k8s_table_replace(struct k8s_table *t, struct k8s_table_node *old, struct k8s_table_node *repl)
 {
     struct k8s_table_node **link = find_link(t, old);
 

@@ -23,11 +23,10 @@ int k8s_url_escape(struct buf *out, const char *s)
     return 0;
 }
 
-int k8s_url_path(struct buf *out, const char *group_version, const char *plural,
-                 const char *ns, const char *name)
+int k8s_url_path(struct buf *out, const char *group_version, const char *plural, const char *ns,
+                 const char *name)
 {
-    int rc = buf_appendf(out, "/%s/%s", strchr(group_version, '/') ? "apis" : "api",
-                         group_version);
+    int rc = buf_appendf(out, "/%s/%s", strchr(group_version, '/') ? "apis" : "api", group_version);
     if (rc == 0 && ns) {
         rc = buf_append_str(out, "/namespaces/");
         if (rc == 0)

@@ -14,8 +14,8 @@ int k8s_url_escape(struct buf *out, const char *s);
 /* Appends the collection path of a resource: "/apis/batch/v1/namespaces/NS/jobs", or the
  * all-namespaces form when |ns| is NULL; then "/NAME" when |name| is set. |group_version|
  * is "batch/v1" or "v1" (the core group lives under /api). Returns 0 or -EMSGSIZE. */
-int k8s_url_path(struct buf *out, const char *group_version, const char *plural,
-                 const char *ns, const char *name);
+int k8s_url_path(struct buf *out, const char *group_version, const char *plural, const char *ns,
+                 const char *name);
 
 /* Appends "?key=value" or "&key=value" (|first| chooses), escaping |value|; nothing when
  * |value| is NULL. Returns 0 or -EMSGSIZE. */

@@ -46,9 +46,9 @@ static struct tls_config *config_alloc(bool is_server)
                                 (const unsigned char *)drbg_personalization,
                                 sizeof(drbg_personalization) - 1);
     if (ret == 0)
-        ret = mbedtls_ssl_config_defaults(
-            &cfg->ssl, is_server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
-            MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+        ret = mbedtls_ssl_config_defaults(&cfg->ssl,
+                                          is_server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+                                          MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) {
         char msg[128];
         tls_strerror(ret, msg, sizeof(msg));
@@ -105,8 +105,7 @@ static int read_file(const char *path, uint8_t **data, size_t *len, char *err, s
         return rc;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > TLS_FILE_MAX) {
-        snprintf(err, errlen, "%s is not a regular file of at most %d bytes", path,
-                 TLS_FILE_MAX);
+        snprintf(err, errlen, "%s is not a regular file of at most %d bytes", path, TLS_FILE_MAX);
         rc = -EINVAL;
         goto out_close;
     }
@@ -135,8 +134,8 @@ static uint8_t *pem_or_der(const uint8_t *data, size_t len, size_t *outlen)
     return copy;
 }
 
-static int parse_certs(mbedtls_x509_crt *chain, const uint8_t *data, size_t len,
-                       const char *what, char *err, size_t errlen)
+static int parse_certs(mbedtls_x509_crt *chain, const uint8_t *data, size_t len, const char *what,
+                       char *err, size_t errlen)
 {
     size_t n;
     uint8_t *copy = pem_or_der(data, len, &n);
@@ -241,8 +240,8 @@ static int load_file_key(mbedtls_pk_context *pk, const char *path, char *err, si
     return rc;
 }
 
-int tls_config_new_server(const struct tls_server_opts *opts, struct tls_config **out,
-                          char *err, size_t errlen)
+int tls_config_new_server(const struct tls_server_opts *opts, struct tls_config **out, char *err,
+                          size_t errlen)
 {
     struct tls_config *cfg = config_alloc(true);
     int rc;
@@ -278,8 +277,8 @@ out_free:
     return rc;
 }
 
-int tls_config_new_client(const struct tls_client_opts *opts, struct tls_config **out,
-                          char *err, size_t errlen)
+int tls_config_new_client(const struct tls_client_opts *opts, struct tls_config **out, char *err,
+                          size_t errlen)
 {
     struct tls_config *cfg = config_alloc(false);
     int rc = 0;
@@ -297,8 +296,8 @@ int tls_config_new_client(const struct tls_client_opts *opts, struct tls_config 
         rc = -EINVAL;
     }
     if (rc == 0 && opts->cert_pem != NULL) {
-        rc = parse_certs(&cfg->own_cert, opts->cert_pem, opts->cert_pem_len,
-                         "client certificate", err, errlen);
+        rc = parse_certs(&cfg->own_cert, opts->cert_pem, opts->cert_pem_len, "client certificate",
+                         err, errlen);
         if (rc == 0)
             rc = parse_key(&cfg->own_key, opts->key_pem, opts->key_pem_len, "client key", err,
                            errlen);

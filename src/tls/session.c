@@ -44,9 +44,9 @@ struct tls_session {
     struct queue plain; /* plaintext waiting for the handshake or for output to drain */
     bool close_queued;
     bool close_sent;
-    char *server_name; /* NULL for servers */
-    uint8_t ip[16];    /* server_name as an address when it is one */
-    size_t ip_len;     /* 4, 16, or 0 for a DNS name */
+    char *server_name;    /* NULL for servers */
+    uint8_t ip[16];       /* server_name as an address when it is one */
+    size_t ip_len;        /* 4, 16, or 0 for a DNS name */
     char peer_names[160]; /* the leaf's SANs, captured while verifying, for messages */
     char err[320];
 };
@@ -116,26 +116,46 @@ static int bio_recv(void *ctx, unsigned char *p, size_t n)
 static const char *alert_name(int desc)
 {
     switch (desc) {
-    case 10: return "unexpected_message";
-    case 20: return "bad_record_mac";
-    case 40: return "handshake_failure";
-    case 42: return "bad_certificate";
-    case 43: return "unsupported_certificate";
-    case 44: return "certificate_revoked";
-    case 45: return "certificate_expired";
-    case 46: return "certificate_unknown";
-    case 47: return "illegal_parameter";
-    case 48: return "unknown_ca";
-    case 49: return "access_denied";
-    case 50: return "decode_error";
-    case 51: return "decrypt_error";
-    case 70: return "protocol_version";
-    case 71: return "insufficient_security";
-    case 80: return "internal_error";
-    case 112: return "unrecognized_name";
-    case 116: return "certificate_required";
-    case 120: return "no_application_protocol";
-    default: return "unknown alert";
+    case 10:
+        return "unexpected_message";
+    case 20:
+        return "bad_record_mac";
+    case 40:
+        return "handshake_failure";
+    case 42:
+        return "bad_certificate";
+    case 43:
+        return "unsupported_certificate";
+    case 44:
+        return "certificate_revoked";
+    case 45:
+        return "certificate_expired";
+    case 46:
+        return "certificate_unknown";
+    case 47:
+        return "illegal_parameter";
+    case 48:
+        return "unknown_ca";
+    case 49:
+        return "access_denied";
+    case 50:
+        return "decode_error";
+    case 51:
+        return "decrypt_error";
+    case 70:
+        return "protocol_version";
+    case 71:
+        return "insufficient_security";
+    case 80:
+        return "internal_error";
+    case 112:
+        return "unrecognized_name";
+    case 116:
+        return "certificate_required";
+    case 120:
+        return "no_application_protocol";
+    default:
+        return "unknown alert";
     }
 }
 
@@ -154,8 +174,7 @@ static void append_cert_names(const mbedtls_x509_crt *crt, char *out, size_t out
         if (v->p == NULL || used + 1 >= outlen)
             break;
         if (v->tag == SAN_DNS)
-            snprintf(out + used, outlen - used, "%sDNS:%.*s", sep, (int)v->len,
-                     (const char *)v->p);
+            snprintf(out + used, outlen - used, "%sDNS:%.*s", sep, (int)v->len, (const char *)v->p);
         else if (v->tag == SAN_IP && (v->len == 4 || v->len == 16))
             snprintf(out + used, outlen - used, "%sIP:%s", sep,
                      inet_ntop(v->len == 4 ? AF_INET : AF_INET6, v->p, ip, sizeof(ip)));
@@ -176,8 +195,8 @@ static void describe_verify_flags(struct tls_session *s, uint32_t flags)
 
     used = (size_t)snprintf(e, len, "certificate verify failed:");
     if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
-        used += (size_t)snprintf(e + used, len - used,
-                                 " not signed by a trusted CA (unknown issuer);");
+        used +=
+            (size_t)snprintf(e + used, len - used, " not signed by a trusted CA (unknown issuer);");
     if ((flags & MBEDTLS_X509_BADCERT_EXPIRED) && used < len)
         used += (size_t)snprintf(e + used, len - used, " certificate has expired;");
     if ((flags & MBEDTLS_X509_BADCERT_FUTURE) && used < len)
@@ -222,15 +241,13 @@ static int fail(struct tls_session *s, int ret)
         /* mbedtls reports the alert only as a code; its description is the second byte of
          * the alert record it just read. */
         int desc = s->ssl.in_msg != NULL ? s->ssl.in_msg[1] : -1;
-        snprintf(s->err, sizeof(s->err), "peer sent fatal alert %d (%s)", desc,
-                 alert_name(desc));
+        snprintf(s->err, sizeof(s->err), "peer sent fatal alert %d (%s)", desc, alert_name(desc));
     } else if (ret == MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION) {
         snprintf(s->err, sizeof(s->err), "peer does not support TLS 1.2 or later");
     } else {
         tls_strerror(ret, msg, sizeof(msg));
         snprintf(s->err, sizeof(s->err), "%s: %s",
-                 s->state == TLS_SESSION_HANDSHAKING ? "TLS handshake failed" : "TLS error",
-                 msg);
+                 s->state == TLS_SESSION_HANDSHAKING ? "TLS handshake failed" : "TLS error", msg);
     }
     set_state(s, TLS_SESSION_FAILED);
     return -EPROTO;
@@ -243,7 +260,8 @@ static int encrypt_pending(struct tls_session *s)
     while (s->state == TLS_SESSION_OPEN && queue_len(&s->plain) > 0 &&
            queue_len(&s->out) < TLS_OUTPUT_HIGH_WATER) {
         size_t n = queue_len(&s->plain);
-        int ret = mbedtls_ssl_write(&s->ssl, queue_data(&s->plain), n < RECORD_MAX ? n : RECORD_MAX);
+        int ret =
+            mbedtls_ssl_write(&s->ssl, queue_data(&s->plain), n < RECORD_MAX ? n : RECORD_MAX);
         if (ret < 0)
             return fail(s, ret);
         queue_consume(&s->plain, (size_t)ret);
@@ -272,8 +290,7 @@ static int handshake_step(struct tls_session *s)
 
 static bool matches_ip_san(const struct tls_session *s, const mbedtls_x509_crt *crt)
 {
-    for (const mbedtls_x509_sequence *san = &crt->subject_alt_names; san != NULL;
-         san = san->next) {
+    for (const mbedtls_x509_sequence *san = &crt->subject_alt_names; san != NULL; san = san->next) {
         if (san->buf.p != NULL && san->buf.tag == SAN_IP && san->buf.len == s->ip_len &&
             memcmp(san->buf.p, s->ip, s->ip_len) == 0)
             return true;
@@ -338,8 +355,13 @@ struct tls_session *tls_session_new(struct tls_config *cfg, const char *server_n
     buf_init(&s->out.b, OUTBOX_MAX);
     buf_init(&s->plain.b, TLS_PLAINTEXT_MAX);
     mbedtls_ssl_init(&s->ssl);
-    if (mbedtls_ssl_setup(&s->ssl, &cfg->ssl) != 0) {
-        log_error("tls", "cannot allocate a TLS session", LOG_INT("bytes", 0));
+    /* mbedtls_ssl_setup fails only when it cannot allocate its record buffers; out of
+     * memory aborts, as xmalloc does. */
+    int ret = mbedtls_ssl_setup(&s->ssl, &cfg->ssl);
+    if (ret != 0) {
+        char msg[128];
+        tls_strerror(ret, msg, sizeof(msg));
+        log_error("tls", "cannot set up a TLS session", LOG_STR("error", msg));
         abort();
     }
     mbedtls_ssl_set_bio(&s->ssl, s, bio_send, bio_recv, NULL);

@@ -46,11 +46,11 @@ struct tls_client_opts {
 /* Builds a server config from files. Returns 0 and a config with one reference in |*out|, or
  * -ENOENT / -EINVAL with one line in |err| naming the file and what is wrong. The options
  * are copied; nothing in |opts| needs to outlive the call. */
-int tls_config_new_server(const struct tls_server_opts *opts, struct tls_config **out,
-                          char *err, size_t errlen);
+int tls_config_new_server(const struct tls_server_opts *opts, struct tls_config **out, char *err,
+                          size_t errlen);
 /* Builds a client config from PEM bytes (copied). Returns 0 or -EINVAL with |err| set. */
-int tls_config_new_client(const struct tls_client_opts *opts, struct tls_config **out,
-                          char *err, size_t errlen);
+int tls_config_new_client(const struct tls_client_opts *opts, struct tls_config **out, char *err,
+                          size_t errlen);
 void tls_config_ref(struct tls_config *cfg);
 /* Drops one reference; the config is freed with the last one. Sessions hold a reference,
  * so a reloaded config can replace the old one for new connections while old ones finish. */

@@ -14,7 +14,7 @@
 struct tls_config {
     int refs;
     bool is_server;
-    bool verify_peer;     /* client: verify the server; server: require a client cert */
+    bool verify_peer; /* client: verify the server; server: require a client cert */
     mbedtls_ssl_config ssl;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg; /* one per config: sessions share it on the one loop */

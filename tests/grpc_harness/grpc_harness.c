@@ -76,7 +76,7 @@ static void on_schedule(struct grpc_call *call, const ProtobufCMessage *msg, voi
     const char *status = label(req->n_labels, req->labels, "status");
     const char *size = label(req->n_labels, req->labels, "size");
     if (status) {
-        grpc_call_finish(call, NULL, (enum grpc_status)atoi(status),
+        grpc_call_finish(call, NULL, (enum grpc_status)strtol(status, NULL, 10),
                          label(req->n_labels, req->labels, "message"));
         return;
     }
@@ -84,7 +84,7 @@ static void on_schedule(struct grpc_call *call, const ProtobufCMessage *msg, voi
     Jobscheduler__Job job;
     Google__Protobuf__Timestamp ts;
     char *id = grpc_call_alloc(call, strlen(req->name) + 5);
-    sprintf(id, "job-%s", req->name);
+    snprintf(id, strlen(req->name) + 5, "job-%s", req->name);
     fill_job(&job, &ts, id, req->namespace_);
     struct buf text;
     buf_init(&text, 64u << 20);
@@ -156,8 +156,7 @@ static void on_timed_cancel(struct grpc_call *call, enum grpc_cancel_reason reas
     count_cancel(t->h, reason);
     uv_timer_stop(&t->timer);
     grpc_call_finish(call, NULL,
-                     reason == GRPC_CANCEL_SHUTDOWN ? GRPC_STATUS_OK : GRPC_STATUS_CANCELLED,
-                     NULL);
+                     reason == GRPC_CANCEL_SHUTDOWN ? GRPC_STATUS_OK : GRPC_STATUS_CANCELLED, NULL);
     timed_close(t);
 }
 

@@ -181,7 +181,8 @@ class Service:
         return "127.0.0.1:%d" % self.grpc_port
 
     def logs(self) -> str:
-        self.log_file.flush()
+        if not self.log_file.closed:  # stop() closes it; the logs stay readable after
+            self.log_file.flush()
         return self.log_path.read_text(errors="replace")
 
     def log_records(self):

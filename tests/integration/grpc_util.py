@@ -102,10 +102,11 @@ class Harness:
         return None
 
     def signal(self, sig=signal.SIGTERM):
+        self.signaled = True
         self.proc.send_signal(sig)
 
     def stop(self, timeout=30):
-        if self.proc.poll() is None:
+        if self.proc.poll() is None and not getattr(self, "signaled", False):
             self.proc.send_signal(signal.SIGTERM)
         rc = self.proc.wait(timeout=timeout)
         err = self.stderr()

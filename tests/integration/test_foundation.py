@@ -353,7 +353,8 @@ def test_readyz_503_until_kubernetes_reachable(sim, service_factory):
 def schedule_request(stubs, name):
     return stubs.pb.ScheduleJobRequest(
         name=name, namespace="default",
-        timer_job=stubs.pb.TimerJob(duration_seconds=1, timer_name=name))
+        timer_job=stubs.pb.TimerJob(duration_seconds=1, timer_name=name,
+                                    control_plane_endpoint="http://control-plane:8080"))
 
 
 def test_sigterm_during_traffic_drains_and_exits_0(sim, service_factory, stubs):

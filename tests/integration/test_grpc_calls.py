@@ -53,7 +53,8 @@ def test_not_found(server):
 def test_unknown_service_and_method(server):
     with server.channel() as ch:
         for path, want in (("/nope.Service/Call", "unknown service nope.Service"),
-                           ("/jobscheduler.JobScheduler/Nope", "unknown method")):
+                           ("/jobscheduler.JobScheduler/Nope",
+                            "unknown method Nope for service jobscheduler.JobScheduler")):
             call = ch.unary_unary(path, request_serializer=lambda m: m,
                                   response_deserializer=lambda b: b)
             with pytest.raises(grpc.RpcError) as e:

@@ -209,7 +209,9 @@ def probe_env(docs, sim):
     """The ConfigMap's environment with the ports moved to free ones (tests run in parallel)
     and the simulator's kubeconfig instead of the in-cluster service account."""
     env = dict(configmap_env(docs))
-    env.update({"GRPC_PORT": None, "HTTP_PORT": None, "IN_CLUSTER": "false",
+    for port in ("GRPC_PORT", "HTTP_PORT"):  # service_factory picks free ones
+        env.pop(port, None)
+    env.update({"IN_CLUSTER": "false",
                 "KUBECONFIG": str(sim.kubeconfig), "K8S_NAMESPACE": "default",
                 "SHUTDOWN_GRACE_SECONDS": "5"})
     return env

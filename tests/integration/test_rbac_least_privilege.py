@@ -15,7 +15,9 @@ from ship_util import K8S, NAMESPACE, configmap_env, of_kind, one, rbac_rules, r
 
 def session_env(docs, sim):
     env = dict(configmap_env(docs))
-    env.update({"GRPC_PORT": None, "HTTP_PORT": None, "IN_CLUSTER": "false",
+    for port in ("GRPC_PORT", "HTTP_PORT"):  # service_factory picks free ones
+        env.pop(port, None)
+    env.update({"IN_CLUSTER": "false",
                 "KUBECONFIG": str(sim.kubeconfig), "K8S_NAMESPACE": NAMESPACE,
                 "SHUTDOWN_GRACE_SECONDS": "5"})
     return env
@@ -78,7 +80,23 @@ def run_session(sim, service_factory, stubs, env, namespaces):
                     break
             watch.cancel()
     assert svc.stop() == 0, svc.logs()[-3000:]
-    return sim.control("GET", "/_sim/audit")
+    return settled_audit(sim)
+
+
+def settled_audit(sim):
+    """The simulator audits a request when it ends, and a watch ends only when its connection
+    goes: close whatever watches the simulator still holds, wait until none is open, then
+    until every listed (resource, namespace) shows its watch too."""
+    sim.control("POST", "/_sim/close-watches")
+    wait_for(lambda: sim.control("GET", "/_sim/stats")["open_watches"] == 0, 30,
+             what="the simulator's watches to close")
+
+    def complete():
+        audit = sim.control("GET", "/_sim/audit")
+        listed = {(e["resource"], e["namespace"]) for e in audit if e["verb"] == "list"}
+        watched = {(e["resource"], e["namespace"]) for e in audit if e["verb"] == "watch"}
+        return audit if listed <= watched else None
+    return wait_for(complete, 30, what="a watch after every list (the informers' pattern)")
 
 
 def compare(audit, granted, namespaces, audit_log):

@@ -118,8 +118,7 @@ static json_t *rec_json(const struct job_rec *r)
                      r->succeeded, "failed", r->failed);
 }
 
-static void on_event(enum k8s_event_type type, const void *old_rec, const void *new_rec,
-                     void *data)
+static void on_event(enum k8s_event_type type, const void *old_rec, const void *new_rec, void *data)
 {
     struct harness *h = data;
     static const char *const names[] = {"ADDED", "MODIFIED", "DELETED"};
@@ -164,7 +163,8 @@ static void on_result(const struct k8s_result *res, void *data)
 
     if (res->error == K8S_OK && res->body) {
         json_object_set_new(j, "name", json_string(json_path_str(res->body, "metadata.name")));
-        json_object_set_new(j, "rv", json_string(json_path_str(res->body, "metadata.resourceVersion")));
+        json_object_set_new(j, "rv",
+                            json_string(json_path_str(res->body, "metadata.resourceVersion")));
         if (items)
             json_object_set_new(j, "items", json_integer((json_int_t)json_array_size(items)));
         if (cont && cont[0])
@@ -254,14 +254,15 @@ static void bench_next(struct bench *b)
 
         snprintf(name, sizeof(name), "bench-%ld-%d", b->id, b->started);
         job = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:{s:{s:s, s:[{s:s, s:s}]}}}}",
-                        "apiVersion", "batch/v1", "kind", "Job", "metadata", "name", name,
-                        "labels", "app.kubernetes.io/managed-by", "jobscheduler", "spec",
-                        "template", "spec", "restartPolicy", "Never", "containers", "name",
-                        "main", "image", "timer:latest");
+                        "apiVersion", "batch/v1", "kind", "Job", "metadata", "name", name, "labels",
+                        "app.kubernetes.io/managed-by", "jobscheduler", "spec", "template", "spec",
+                        "restartPolicy", "Never", "containers", "name", "main", "image",
+                        "timer:latest");
         r->b = b;
         r->index = b->started;
         b->start_ns[b->started] = uv_hrtime();
-        rc = k8s_jobs_create(b->h->client, b->ns, job, K8S_CREATE_DETERMINISTIC_NAME, bench_done, r);
+        rc =
+            k8s_jobs_create(b->h->client, b->ns, job, K8S_CREATE_DETERMINISTIC_NAME, bench_done, r);
         json_decref(job);
         if (rc < 0) {
             free(r);
@@ -366,8 +367,7 @@ static int run_call(struct harness *h, long id, char **argv, int argc)
         body = json_loads(argv[2], 0, &jerr);
         if (body)
             rc = k8s_jobs_create(h->client, argv[1], body,
-                                 strcmp(cmd, "create-det") == 0 ? K8S_CREATE_DETERMINISTIC_NAME
-                                                                : 0,
+                                 strcmp(cmd, "create-det") == 0 ? K8S_CREATE_DETERMINISTIC_NAME : 0,
                                  on_result, pending_new(h, id, true));
         json_decref(body);
     } else if (strcmp(cmd, "patch") == 0 && argc >= 4) {
@@ -385,8 +385,8 @@ static int run_call(struct harness *h, long id, char **argv, int argc)
         rc = k8s_jobs_list(h->client, strcmp(argv[1], "*") ? argv[1] : NULL, opt(argv[2]),
                            atoi(argv[3]), opt(argv[4]), on_result, pending_new(h, id, false));
     } else if (strcmp(cmd, "pods") == 0 && argc >= 3) {
-        rc = k8s_pods_list(h->client, strcmp(argv[1], "*") ? argv[1] : NULL, opt(argv[2]), 0,
-                           NULL, on_result, pending_new(h, id, false));
+        rc = k8s_pods_list(h->client, strcmp(argv[1], "*") ? argv[1] : NULL, opt(argv[2]), 0, NULL,
+                           on_result, pending_new(h, id, false));
     } else {
         return 1;
     }

@@ -32,43 +32,41 @@ static void parse_err(const char *yaml, const char *want)
     struct kubeconfig *kc = NULL;
     char err[512] = "";
 
-    assert_int_equal(kubeconfig_parse(yaml, strlen(yaml), PATH, &kc, err, sizeof(err)),
-                     -EINVAL);
+    assert_int_equal(kubeconfig_parse(yaml, strlen(yaml), PATH, &kc, err, sizeof(err)), -EINVAL);
     assert_null(kc);
     assert_string_equal(err, want);
 }
 
-static const char full[] =
-    "apiVersion: v1\n"
-    "kind: Config\n"
-    "current-context: dev\n"
-    "preferences: {}\n"
-    "clusters:\n"
-    "- name: other\n"
-    "  cluster: {server: https://other:1}\n"
-    "- name: kube-sim\n"
-    "  cluster:\n"
-    "    server: https://127.0.0.1:6443\n"
-    "    certificate-authority: ca.crt\n"
-    "    certificate-authority-data: aGVsbG8=\n"
-    "    tls-server-name: kube.example\n"
-    "    extensions: [{name: x, extension: {a: b}}]\n"
-    "contexts:\n"
-    "- name: prod\n"
-    "  context: {cluster: other, user: nobody}\n"
-    "- name: dev\n"
-    "  context:\n"
-    "    cluster: kube-sim\n"
-    "    user: alice\n"
-    "    namespace: team-a\n"
-    "users:\n"
-    "- name: alice\n"
-    "  user:\n"
-    "    token: abc.def\n"
-    "    client-certificate: /abs/client.crt\n"
-    "    client-key: keys/client.key\n"
-    "    client-certificate-data: Y2VydA==\n"
-    "    client-key-data: a2V5\n";
+static const char full[] = "apiVersion: v1\n"
+                           "kind: Config\n"
+                           "current-context: dev\n"
+                           "preferences: {}\n"
+                           "clusters:\n"
+                           "- name: other\n"
+                           "  cluster: {server: https://other:1}\n"
+                           "- name: kube-sim\n"
+                           "  cluster:\n"
+                           "    server: https://127.0.0.1:6443\n"
+                           "    certificate-authority: ca.crt\n"
+                           "    certificate-authority-data: aGVsbG8=\n"
+                           "    tls-server-name: kube.example\n"
+                           "    extensions: [{name: x, extension: {a: b}}]\n"
+                           "contexts:\n"
+                           "- name: prod\n"
+                           "  context: {cluster: other, user: nobody}\n"
+                           "- name: dev\n"
+                           "  context:\n"
+                           "    cluster: kube-sim\n"
+                           "    user: alice\n"
+                           "    namespace: team-a\n"
+                           "users:\n"
+                           "- name: alice\n"
+                           "  user:\n"
+                           "    token: abc.def\n"
+                           "    client-certificate: /abs/client.crt\n"
+                           "    client-key: keys/client.key\n"
+                           "    client-certificate-data: Y2VydA==\n"
+                           "    client-key-data: a2V5\n";
 
 static void test_full(void **state)
 {
@@ -316,8 +314,7 @@ static void test_user_errors(void **state)
     user_err("{username: a, password: b}",
              "kubeconfig " PATH ": user \"u\": username/password (basic) authentication is not "
              "supported");
-    user_err("{as: admin}",
-             "kubeconfig " PATH ": user \"u\": as (impersonation) is not supported");
+    user_err("{as: admin}", "kubeconfig " PATH ": user \"u\": as (impersonation) is not supported");
     user_err("{client-certificate: c.crt}",
              "kubeconfig " PATH ": user \"u\": client-certificate is set without client-key");
     user_err("{client-key-data: a2V5}",

@@ -119,29 +119,100 @@ struct bad_case {
     void (*mutate)(struct req *q);
 };
 
-static void m_no_name(struct req *q) { q->r.name = ""; }
-static void m_name_ctrl(struct req *q) { q->r.name = "a\nb"; }
-static void m_name_utf8(struct req *q) { q->r.name = "bad\xff"; }
-static void m_request_id_utf8(struct req *q) { q->r.request_id = "\xc3"; }
-static void m_duration_zero(struct req *q) { q->timer.duration_seconds = 0; }
-static void m_duration_negative(struct req *q) { q->timer.duration_seconds = -5; }
-static void m_duration_large(struct req *q) { q->timer.duration_seconds = 86401; }
-static void m_no_timer_name(struct req *q) { q->timer.timer_name = ""; }
-static void m_timer_name_utf8(struct req *q) { q->timer.timer_name = "\xe0\x80\x80"; }
-static void m_no_endpoint(struct req *q) { q->timer.control_plane_endpoint = ""; }
-static void m_bad_endpoint(struct req *q) { q->timer.control_plane_endpoint = "control-plane:50053"; }
-static void m_bad_image(struct req *q) { q->timer.image = "Not An Image"; }
-static void m_image_not_allowed(struct req *q) { q->timer.image = "evil.example.com/miner:1"; }
-static void m_log_level(struct req *q) { q->timer.log_level = "verbose"; }
-static void m_env_name(struct req *q) { add_env(q, "1BAD", "x"); }
-static void m_env_reserved(struct req *q) { add_env(q, "JOB_ID", "x"); }
-static void m_env_value_utf8(struct req *q) { add_env(q, "GOOD", "\xff\xfe"); }
-static void m_label_key(struct req *q) { add_label(q, "bad key", "v"); }
-static void m_label_value(struct req *q) { add_label(q, "k", "-bad-"); }
-static void m_label_reserved(struct req *q) { add_label(q, "jobscheduler.io/type", "x"); }
-static void m_label_managed_by(struct req *q) { add_label(q, "app.kubernetes.io/managed-by", "me"); }
-static void m_cpu(struct req *q) { q->r.resources = &q->res; q->res.cpu_request = "lots"; }
-static void m_memory_limit(struct req *q) { q->r.resources = &q->res; q->res.memory_limit = "1GB"; }
+static void m_no_name(struct req *q)
+{
+    q->r.name = "";
+}
+static void m_name_ctrl(struct req *q)
+{
+    q->r.name = "a\nb";
+}
+static void m_name_utf8(struct req *q)
+{
+    q->r.name = "bad\xff";
+}
+static void m_request_id_utf8(struct req *q)
+{
+    q->r.request_id = "\xc3";
+}
+static void m_duration_zero(struct req *q)
+{
+    q->timer.duration_seconds = 0;
+}
+static void m_duration_negative(struct req *q)
+{
+    q->timer.duration_seconds = -5;
+}
+static void m_duration_large(struct req *q)
+{
+    q->timer.duration_seconds = 86401;
+}
+static void m_no_timer_name(struct req *q)
+{
+    q->timer.timer_name = "";
+}
+static void m_timer_name_utf8(struct req *q)
+{
+    q->timer.timer_name = "\xe0\x80\x80";
+}
+static void m_no_endpoint(struct req *q)
+{
+    q->timer.control_plane_endpoint = "";
+}
+static void m_bad_endpoint(struct req *q)
+{
+    q->timer.control_plane_endpoint = "control-plane:50053";
+}
+static void m_bad_image(struct req *q)
+{
+    q->timer.image = "Not An Image";
+}
+static void m_image_not_allowed(struct req *q)
+{
+    q->timer.image = "evil.example.com/miner:1";
+}
+static void m_log_level(struct req *q)
+{
+    q->timer.log_level = "verbose";
+}
+static void m_env_name(struct req *q)
+{
+    add_env(q, "1BAD", "x");
+}
+static void m_env_reserved(struct req *q)
+{
+    add_env(q, "JOB_ID", "x");
+}
+static void m_env_value_utf8(struct req *q)
+{
+    add_env(q, "GOOD", "\xff\xfe");
+}
+static void m_label_key(struct req *q)
+{
+    add_label(q, "bad key", "v");
+}
+static void m_label_value(struct req *q)
+{
+    add_label(q, "k", "-bad-");
+}
+static void m_label_reserved(struct req *q)
+{
+    add_label(q, "jobscheduler.io/type", "x");
+}
+static void m_label_managed_by(struct req *q)
+{
+    add_label(q, "app.kubernetes.io/managed-by", "me");
+}
+static void m_cpu(struct req *q)
+{
+    q->r.resources = &q->res;
+    q->res.cpu_request = "lots";
+}
+static void m_memory_limit(struct req *q)
+{
+    q->r.resources = &q->res;
+    q->res.memory_limit = "1GB";
+}
 
 static void test_each_validation_error(void **state)
 {
@@ -251,8 +322,7 @@ static void test_build_job(void **state)
     assert_string_equal(json_string_value(json_object_get(labels, JOBS_LABEL_NAME)), "My-Timer");
     assert_string_equal(json_string_value(json_object_get(labels, "team")), "infra");
     json_t *ann = json_path_obj(job, "metadata.annotations");
-    assert_string_equal(json_string_value(json_object_get(ann, JOBS_ANNOTATION_NAME)),
-                        "My Timer!");
+    assert_string_equal(json_string_value(json_object_get(ann, JOBS_ANNOTATION_NAME)), "My Timer!");
     assert_null(json_object_get(ann, JOBS_ANNOTATION_REQUEST_ID));
 
     assert_int_equal(json_path_int(job, "spec.backoffLimit", -1), 0);
@@ -318,12 +388,14 @@ static void build_fp(struct req *q, char fp[65])
     char id[32];
     manifest_idempotent_id("default", q->r.request_id, id);
     json_t *job = manifest_build(&q->r, &timer_job_type, &cfg, "default", id, fp);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_path_obj(job, "metadata.annotations"), JOBS_ANNOTATION_REQUEST_HASH)),
-                        fp);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_path_obj(job, "metadata.annotations"), JOBS_ANNOTATION_REQUEST_ID)),
-                        q->r.request_id);
+    assert_string_equal(
+        json_string_value(json_object_get(json_path_obj(job, "metadata.annotations"),
+                                          JOBS_ANNOTATION_REQUEST_HASH)),
+        fp);
+    assert_string_equal(
+        json_string_value(json_object_get(json_path_obj(job, "metadata.annotations"),
+                                          JOBS_ANNOTATION_REQUEST_ID)),
+        q->r.request_id);
     json_decref(job);
 }
 

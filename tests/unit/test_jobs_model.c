@@ -14,10 +14,10 @@
 #include "jobs/model.h"
 #include "jobs/scratch.h"
 
-#define PENDING JOBSCHEDULER__JOB_STATE__JOB_STATE_PENDING
-#define RUNNING JOBSCHEDULER__JOB_STATE__JOB_STATE_RUNNING
+#define PENDING   JOBSCHEDULER__JOB_STATE__JOB_STATE_PENDING
+#define RUNNING   JOBSCHEDULER__JOB_STATE__JOB_STATE_RUNNING
 #define SUCCEEDED JOBSCHEDULER__JOB_STATE__JOB_STATE_SUCCEEDED
-#define FAILED JOBSCHEDULER__JOB_STATE__JOB_STATE_FAILED
+#define FAILED    JOBSCHEDULER__JOB_STATE__JOB_STATE_FAILED
 #define CANCELLED JOBSCHEDULER__JOB_STATE__JOB_STATE_CANCELLED
 
 /* A Job as the API server returns it, with |status| and extra metadata spliced in. */
@@ -68,7 +68,8 @@ static void test_decode_fields(void **state)
     assert_int_equal(r->active, 1);
     assert_int_equal(r->succeeded, 0);
     assert_int_equal(r->failed, 0);
-    /* The request's labels only: ours (managed-by and the jobscheduler.io prefix) are not the user's. */
+    /* The request's labels only: ours (managed-by and the jobscheduler.io prefix) are not the
+     * user's. */
     assert_int_equal(r->nlabels, 2);
     assert_string_equal(label_of(r, "env"), "prod");
     assert_string_equal(label_of(r, "tier"), "");
@@ -157,11 +158,11 @@ static void test_condition_false_is_ignored(void **state)
 
 static void test_state_cancelled(void **state)
 {
-    struct job_record *r = decode(",\"jobscheduler.io/cancelled-at\":\"2026-01-02T03:05:00Z\"",
-                                  ",\"suspend\":true",
-                                  "{\"startTime\":\"2026-01-02T03:04:07Z\",\"conditions\":["
-                                  "{\"type\":\"Suspended\",\"status\":\"True\",\"reason\":"
-                                  "\"JobSuspended\",\"message\":\"Job suspended\"}]}");
+    struct job_record *r =
+        decode(",\"jobscheduler.io/cancelled-at\":\"2026-01-02T03:05:00Z\"", ",\"suspend\":true",
+               "{\"startTime\":\"2026-01-02T03:04:07Z\",\"conditions\":["
+               "{\"type\":\"Suspended\",\"status\":\"True\",\"reason\":"
+               "\"JobSuspended\",\"message\":\"Job suspended\"}]}");
     assert_true(r->cancelled);
     assert_int_equal(job_record_state(r, NULL), CANCELLED);
     struct scratch s;
@@ -238,8 +239,9 @@ static void test_terminal_states_win(void **state)
     assert_int_equal(job_record_state(r, NULL), SUCCEEDED);
     free(r);
     /* A pod reason never hides a failure. */
-    r = decode("", "", "{\"active\":1,\"conditions\":[{\"type\":\"Failed\",\"status\":\"True\","
-                       "\"reason\":\"DeadlineExceeded\"}]}");
+    r = decode("", "",
+               "{\"active\":1,\"conditions\":[{\"type\":\"Failed\",\"status\":\"True\","
+               "\"reason\":\"DeadlineExceeded\"}]}");
     assert_int_equal(job_record_state(r, "ImagePullBackOff"), FAILED);
     free(r);
 }

@@ -21,10 +21,8 @@ static void expect_all(bool (*fn)(const char *), const char *const *v, size_t n,
 
 static void test_dns_label(void **state)
 {
-    static const char *const ok[] = {"a", "0", "default", "team-a", "job-abc123", "a-b-c",
-                                     "123"};
-    static const char *const bad[] = {"", "-a", "a-", "A", "team_a", "a.b", "a b", "ä",
-                                      "job-ABC"};
+    static const char *const ok[] = {"a", "0", "default", "team-a", "job-abc123", "a-b-c", "123"};
+    static const char *const bad[] = {"", "-a", "a-", "A", "team_a", "a.b", "a b", "ä", "job-ABC"};
     expect_all(validate_dns_label, ok, N(ok), true);
     expect_all(validate_dns_label, bad, N(bad), false);
     char s[80];
@@ -38,10 +36,12 @@ static void test_dns_label(void **state)
 
 static void test_label_key(void **state)
 {
-    static const char *const ok[] = {"app", "App_1", "a.b-c_d", "example.com/team",
-                                     "jobscheduler.io/type", "a/b", "x.y.z/Name.v1"};
-    static const char *const bad[] = {"", "/x", "x/", "a/b/c", "-app", "app-", "Example.com/x",
-                                      "exa mple", "a_b.com/x", ".x", "ex..com/x", "k=v"};
+    static const char *const ok[] = {
+        "app", "App_1",        "a.b-c_d", "example.com/team", "jobscheduler.io/type",
+        "a/b", "x.y.z/Name.v1"};
+    static const char *const bad[] = {
+        "",         "/x",        "x/", "a/b/c",     "-app", "app-", "Example.com/x",
+        "exa mple", "a_b.com/x", ".x", "ex..com/x", "k=v"};
     expect_all(validate_label_key, ok, N(ok), true);
     expect_all(validate_label_key, bad, N(bad), false);
     char s[400];
@@ -169,12 +169,12 @@ static void test_text(void **state)
     assert_false(validate_text("a\x7f", 10));
     /* Invalid UTF-8 cannot become a JSON string: reject it here, not in the encoder. */
     assert_false(validate_text("\xff", 10));
-    assert_false(validate_text("a\xc3", 10));          /* truncated sequence */
-    assert_false(validate_text("\xc0\xaf", 10));       /* overlong '/' */
-    assert_false(validate_text("\xed\xa0\x80", 10));   /* UTF-16 surrogate */
+    assert_false(validate_text("a\xc3", 10));            /* truncated sequence */
+    assert_false(validate_text("\xc0\xaf", 10));         /* overlong '/' */
+    assert_false(validate_text("\xed\xa0\x80", 10));     /* UTF-16 surrogate */
     assert_false(validate_text("\xf4\x90\x80\x80", 10)); /* above U+10FFFF */
-    assert_false(validate_text("\x80", 10));           /* lone continuation byte */
-    assert_true(validate_text("\xf0\x9f\x98\x80", 10)); /* U+1F600 */
+    assert_false(validate_text("\x80", 10));             /* lone continuation byte */
+    assert_true(validate_text("\xf0\x9f\x98\x80", 10));  /* U+1F600 */
 }
 
 static void test_sanitize_label_value(void **state)
@@ -204,14 +204,10 @@ static void test_sanitize_label_value(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dns_label),
-        cmocka_unit_test(test_label_key),
-        cmocka_unit_test(test_label_value),
-        cmocka_unit_test(test_env_name),
-        cmocka_unit_test(test_image_ref),
-        cmocka_unit_test(test_endpoint_url),
-        cmocka_unit_test(test_text),
-        cmocka_unit_test(test_sanitize_label_value),
+        cmocka_unit_test(test_dns_label),   cmocka_unit_test(test_label_key),
+        cmocka_unit_test(test_label_value), cmocka_unit_test(test_env_name),
+        cmocka_unit_test(test_image_ref),   cmocka_unit_test(test_endpoint_url),
+        cmocka_unit_test(test_text),        cmocka_unit_test(test_sanitize_label_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,7 +91,8 @@ static void test_keep_alive_two_responses(void **state)
     struct sink s = {0};
     struct k8s_http h;
     size_t used;
-    const char *two = "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 204 No Content\r\n\r\n";
+    const char *two =
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 204 No Content\r\n\r\n";
 
     (void)state;
     k8s_http_init(&h, &cbs, &s);
@@ -170,8 +171,8 @@ static void test_format_request(void **state)
 
     (void)state;
     buf_init(&b, 4096);
-    assert_int_equal(k8s_http_format_request(&b, "POST", "api:6443", "/apis/batch/v1/x",
-                                             "Bearer t", "application/json", "{}", 2),
+    assert_int_equal(k8s_http_format_request(&b, "POST", "api:6443", "/apis/batch/v1/x", "Bearer t",
+                                             "application/json", "{}", 2),
                      0);
     s = buf_cstr(&b);
     assert_non_null(strstr(s, "POST /apis/batch/v1/x HTTP/1.1\r\n"));
@@ -183,8 +184,7 @@ static void test_format_request(void **state)
     assert_null(strstr(buf_cstr(&b), "Content-Length"));
     buf_deinit(&b);
     buf_init(&b, 10);
-    assert_int_equal(k8s_http_format_request(&b, "GET", "h", "/p", NULL, NULL, NULL, 0),
-                     -EMSGSIZE);
+    assert_int_equal(k8s_http_format_request(&b, "GET", "h", "/p", NULL, NULL, NULL, 0), -EMSGSIZE);
     buf_deinit(&b);
 }
 

@@ -33,8 +33,9 @@ static void *decode(const json_t *obj, void *data)
         return NULL;
     r = calloc(1, sizeof(*r));
     snprintf(r->name, sizeof(r->name), "%s", name);
-    snprintf(r->rv, sizeof(r->rv), "%s",
-             json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion")));
+    snprintf(
+        r->rv, sizeof(r->rv), "%s",
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion")));
     l->live++;
     return r;
 }
@@ -74,7 +75,8 @@ static int apply(struct k8s_store *s, enum k8s_event_type t, const char *ns, con
     return rc;
 }
 
-static void relist_add(struct k8s_store_relist *rl, const char *ns, const char *name, const char *rv)
+static void relist_add(struct k8s_store_relist *rl, const char *ns, const char *name,
+                       const char *rv)
 {
     json_t *o = obj(ns, name, rv);
     assert_int_equal(k8s_store_relist_add(rl, o), 0);

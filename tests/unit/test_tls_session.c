@@ -91,8 +91,8 @@ static struct tls_config *client_config(const char *ca, const char *cert, bool i
     return cfg;
 }
 
-static void pair_start(struct pair *p, struct tls_config *server_cfg,
-                       struct tls_config *client_cfg, const char *server_name)
+static void pair_start(struct pair *p, struct tls_config *server_cfg, struct tls_config *client_cfg,
+                       const char *server_name)
 {
     memset(p, 0, sizeof(*p));
     p->server_cfg = server_cfg;
@@ -116,8 +116,7 @@ static void pair_free(struct pair *p)
 
 /* Moves every pending byte from |from| to |to| and reads |to| dry. Returns whether anything
  * moved. */
-static bool transfer(struct tls_session *from, struct tls_session *to, struct buf *got,
-                     int *rc)
+static bool transfer(struct tls_session *from, struct tls_session *to, struct buf *got, int *rc)
 {
     struct iov out = tls_session_pending_output(from);
     bool moved = out.len > 0;
@@ -337,14 +336,15 @@ static void test_mtls(void **state)
     pair_free(&p);
 
     /* Without one: refused at the handshake. */
-    pair_start(&p, server_config("server", "ca", alpn_h2), client_config("ca", NULL, false, alpn_h2),
-               "localhost");
+    pair_start(&p, server_config("server", "ca", alpn_h2),
+               client_config("ca", NULL, false, alpn_h2), "localhost");
     pump(&p);
     assert_int_equal(p.server_rc, -EPROTO);
     assert_false(tls_session_handshake_done(p.server));
     assert_string_equal(tls_session_error(p.server), "peer did not return a certificate");
     assert_int_equal(p.client_rc, -EPROTO);
-    assert_string_equal(tls_session_error(p.client), "peer sent fatal alert 40 (handshake_failure)");
+    assert_string_equal(tls_session_error(p.client),
+                        "peer sent fatal alert 40 (handshake_failure)");
     pair_free(&p);
 
     /* With one from another CA. */
@@ -427,7 +427,8 @@ static void test_config_errors(void **state)
 
     assert_int_equal(tls_config_new_client(&copts, &cfg, err, sizeof(err)), -EINVAL);
     assert_string_equal(err, "no CA certificates to verify the server with");
-    copts.ca_pem = (const uint8_t *)"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    copts.ca_pem =
+        (const uint8_t *)"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
     copts.ca_pem_len = strlen((const char *)copts.ca_pem);
     assert_int_equal(tls_config_new_client(&copts, &cfg, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "CA bundle: no valid certificate"));

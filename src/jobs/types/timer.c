@@ -11,8 +11,8 @@
 #include "jobs/validate.h"
 
 /* Set by us; a request's env may not override them. */
-static const char *const reserved_env[] = {"JOB_ID", "TIMER_DURATION_SECONDS", "TIMER_NAME",
-                                           "CONTROL_PLANE_ENDPOINT", "LOG_LEVEL", NULL};
+static const char *const reserved_env[] = {
+    "JOB_ID", "TIMER_DURATION_SECONDS", "TIMER_NAME", "CONTROL_PLANE_ENDPOINT", "LOG_LEVEL", NULL};
 
 static const char *const log_levels[] = {"trace", "debug", "info", "warn", "error", NULL};
 
@@ -55,17 +55,22 @@ static int validate_env(const Jobscheduler__TimerJob *t, char *err, size_t errle
         if (!validate_env_name(k))
             return invalid(err, errlen,
                            "timer_job.env key \"%.64s\" is not a valid environment variable "
-                           "name ([A-Za-z_][A-Za-z0-9_]*)", k);
+                           "name ([A-Za-z_][A-Za-z0-9_]*)",
+                           k);
         if (!validate_utf8(v))
             return invalid(err, errlen, "timer_job.env value of \"%s\" is not valid UTF-8", k);
         if (in_list(k, reserved_env))
-            return invalid(err, errlen, "timer_job.env key \"%s\" is reserved and set by "
-                                        "jobscheduler", k);
+            return invalid(err, errlen,
+                           "timer_job.env key \"%s\" is reserved and set by "
+                           "jobscheduler",
+                           k);
         total += strlen(k) + strlen(v);
     }
     if (t->n_env > 100 || total > 32768)
-        return invalid(err, errlen, "timer_job.env is too large (at most 100 variables and "
-                                    "32 KiB)%s", "");
+        return invalid(err, errlen,
+                       "timer_job.env is too large (at most 100 variables and "
+                       "32 KiB)%s",
+                       "");
     return 0;
 }
 
@@ -83,23 +88,31 @@ static int timer_validate(const Jobscheduler__ScheduleJobRequest *req, const str
     if (!*t->timer_name)
         return invalid(err, errlen, "timer_job.timer_name is required%s", "");
     if (!validate_text(t->timer_name, 253))
-        return invalid(err, errlen, "timer_job.timer_name must be printable text of at most "
-                                    "253 bytes%s", "");
+        return invalid(err, errlen,
+                       "timer_job.timer_name must be printable text of at most "
+                       "253 bytes%s",
+                       "");
     if (!*t->control_plane_endpoint)
         return invalid(err, errlen, "timer_job.control_plane_endpoint is required%s", "");
     if (!validate_endpoint_url(t->control_plane_endpoint))
-        return invalid(err, errlen, "timer_job.control_plane_endpoint \"%.200s\" must be "
-                                    "http(s)://host[:port][/path]", t->control_plane_endpoint);
+        return invalid(err, errlen,
+                       "timer_job.control_plane_endpoint \"%.200s\" must be "
+                       "http(s)://host[:port][/path]",
+                       t->control_plane_endpoint);
     if (*t->image && !validate_image_ref(t->image))
         return invalid(err, errlen, "timer_job.image \"%.200s\" is not a valid image reference",
                        t->image);
     const char *image = *t->image ? t->image : cfg->timer_image;
     if (!image_allowed(image, cfg))
-        return invalid(err, errlen, "timer_job.image \"%.200s\" is not allowed by "
-                                    "IMAGE_ALLOWLIST", image);
+        return invalid(err, errlen,
+                       "timer_job.image \"%.200s\" is not allowed by "
+                       "IMAGE_ALLOWLIST",
+                       image);
     if (*t->log_level && !in_list(t->log_level, log_levels))
-        return invalid(err, errlen, "timer_job.log_level \"%.32s\" must be one of trace, debug, "
-                                    "info, warn, error", t->log_level);
+        return invalid(err, errlen,
+                       "timer_job.log_level \"%.32s\" must be one of trace, debug, "
+                       "info, warn, error",
+                       t->log_level);
     return validate_env(t, err, errlen);
 }
 
@@ -120,8 +133,7 @@ static long timer_build(const Jobscheduler__ScheduleJobRequest *req, const struc
     const Jobscheduler__TimerJob *t = req->timer_job;
     char duration[16];
     snprintf(duration, sizeof(duration), "%d", t->duration_seconds);
-    json_object_set_new(container, "image",
-                        json_string(*t->image ? t->image : cfg->timer_image));
+    json_object_set_new(container, "image", json_string(*t->image ? t->image : cfg->timer_image));
     json_t *env = json_array();
     add_env(env, "JOB_ID", job_id);
     add_env(env, "TIMER_DURATION_SECONDS", duration);
@@ -131,7 +143,8 @@ static long timer_build(const Jobscheduler__ScheduleJobRequest *req, const struc
     /* Sorted, so the same request always builds the same Job (idempotency fingerprints). */
     Jobscheduler__TimerJob__EnvEntry *sorted[100];
     size_t n = t->n_env < 100 ? t->n_env : 100;
-    memcpy(sorted, t->env, n * sizeof(sorted[0]));
+    if (n) /* an empty map is a NULL array: memcpy must not see it */
+        memcpy(sorted, t->env, n * sizeof(sorted[0]));
     qsort(sorted, n, sizeof(sorted[0]), cmp_env);
     for (size_t i = 0; i < n; i++)
         add_env(env, sorted[i]->key, sorted[i]->value);

@@ -30,7 +30,6 @@ enum cred_source {
 
 enum { FILE_CA, FILE_CERT, FILE_KEY, FILE_COUNT };
 
-
 /* A TLS input: inline bytes, or a file that is polled for changes. */
 struct tls_input {
     struct k8s_auth *a;
@@ -38,8 +37,8 @@ struct tls_input {
     uint8_t *data;
     size_t len;
     uv_fs_t req;
-    uv_stat_t seen;     /* the stat of the contents in |data| */
-    uv_stat_t polled;   /* the stat of this poll round */
+    uv_stat_t seen;   /* the stat of the contents in |data| */
+    uv_stat_t polled; /* the stat of this poll round */
     bool poll_ok;
     uint8_t *new_data; /* read in this round */
     size_t new_len;
@@ -149,8 +148,8 @@ static char *trim(uint8_t *data, size_t len)
 {
     char *s = (char *)data;
 
-    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' ||
-                       s[len - 1] == '\t'))
+    while (len > 0 &&
+           (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
         s[--len] = '\0';
     return s;
 }
@@ -195,8 +194,7 @@ static int load_token_file(struct k8s_auth *a, const char *what, char *err, size
     if (rc != 0)
         return rc;
     if (set_token_from(a, data, len) != 0) {
-        snprintf(err, errlen, "%s: token file %s is empty or not one line", what,
-                 a->token_file);
+        snprintf(err, errlen, "%s: token file %s is empty or not one line", what, a->token_file);
         return -EINVAL;
     }
     return 0;
@@ -248,8 +246,7 @@ static int build_tls(struct k8s_auth *a, const struct tls_input *in, struct tls_
     return tls_config_new_client(&o, out, err, errlen);
 }
 
-static int load_in_cluster(struct k8s_auth *a, const struct config *cfg, char *err,
-                           size_t errlen)
+static int load_in_cluster(struct k8s_auth *a, const struct config *cfg, char *err, size_t errlen)
 {
     const char *host = getenv("KUBERNETES_SERVICE_HOST");
     const char *port = getenv("KUBERNETES_SERVICE_PORT");
@@ -261,8 +258,9 @@ static int load_in_cluster(struct k8s_auth *a, const struct config *cfg, char *e
     int rc;
 
     if (host == NULL || host[0] == '\0' || port == NULL || port[0] == '\0') {
-        snprintf(err, errlen, "in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT "
-                              "must be set (or set IN_CLUSTER=false to use a kubeconfig)");
+        snprintf(err, errlen,
+                 "in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT "
+                 "must be set (or set IN_CLUSTER=false to use a kubeconfig)");
         return -EINVAL;
     }
     p = strtol(port, &end, 10);
@@ -318,16 +316,15 @@ static int load_kubeconfig_user(struct k8s_auth *a, char *err, size_t errlen)
         a->authorization = xasprintf("Bearer %s", kc->token);
         a->cred_valid = true;
     }
-    rc = load_input(a, FILE_CERT, kc->client_cert.file, kc->client_cert.data,
-                    kc->client_cert.len, what, err, errlen);
+    rc = load_input(a, FILE_CERT, kc->client_cert.file, kc->client_cert.data, kc->client_cert.len,
+                    what, err, errlen);
     if (rc == 0)
-        rc = load_input(a, FILE_KEY, kc->client_key.file, kc->client_key.data,
-                        kc->client_key.len, what, err, errlen);
+        rc = load_input(a, FILE_KEY, kc->client_key.file, kc->client_key.data, kc->client_key.len,
+                        what, err, errlen);
     return rc;
 }
 
-static int load_kubeconfig(struct k8s_auth *a, const struct config *cfg, char *err,
-                           size_t errlen)
+static int load_kubeconfig(struct k8s_auth *a, const struct config *cfg, char *err, size_t errlen)
 {
     uint8_t *yaml;
     size_t len;
@@ -350,16 +347,17 @@ static int load_kubeconfig(struct k8s_auth *a, const struct config *cfg, char *e
     a->server = xstrdup(a->kc->server);
     a->insecure = a->kc->insecure_skip_tls_verify;
     if (a->insecure && (a->kc->ca.file != NULL || a->kc->ca.data != NULL)) {
-        snprintf(err, errlen, "%scertificate-authority cannot be combined with "
-                              "insecure-skip-tls-verify", what);
+        snprintf(err, errlen,
+                 "%scertificate-authority cannot be combined with "
+                 "insecure-skip-tls-verify",
+                 what);
         return -EINVAL;
     }
     a->server_name = xstrdup(a->kc->tls_server_name ? a->kc->tls_server_name : a->host);
     a->namespace = a->kc->namespace ? xstrdup(a->kc->namespace) : NULL;
     a->describe = xasprintf("kubeconfig %s context %s", a->kc->path, a->kc->context);
     what[strlen(what) - 2] = '\0'; /* drop the ": " for load_input's prefix */
-    rc = load_input(a, FILE_CA, a->kc->ca.file, a->kc->ca.data, a->kc->ca.len, what, err,
-                    errlen);
+    rc = load_input(a, FILE_CA, a->kc->ca.file, a->kc->ca.data, a->kc->ca.len, what, err, errlen);
     if (rc == 0)
         rc = load_kubeconfig_user(a, err, errlen);
     return rc;
@@ -525,7 +523,8 @@ static void on_exec_done(int status, const struct exec_credential *cred, const c
     if (cred->expiry_ms != 0) {
         margin = cred->expiry_ms > now ? (cred->expiry_ms - now) / 10 : 0;
         a->cred_refresh_ms =
-            cred->expiry_ms - (margin < EXEC_REFRESH_MARGIN_MAX_MS ? margin : EXEC_REFRESH_MARGIN_MAX_MS);
+            cred->expiry_ms -
+            (margin < EXEC_REFRESH_MARGIN_MAX_MS ? margin : EXEC_REFRESH_MARGIN_MAX_MS);
     }
     log_info("k8s_auth", "exec credential obtained", LOG_STR("command", a->kc->exec->command),
              LOG_INT("expires_in_s", cred->expiry_ms ? (cred->expiry_ms - now) / 1000 : -1));

@@ -105,8 +105,7 @@ static void on_open(uv_fs_t *fs)
     read_more(r);
 }
 
-int credfile_read(uv_loop_t *loop, const char *path, size_t max, credfile_read_cb cb,
-                  void *arg)
+int credfile_read(uv_loop_t *loop, const char *path, size_t max, credfile_read_cb cb, void *arg)
 {
     struct credfile_req *r = xcalloc(1, sizeof(*r));
     int rc;

@@ -16,8 +16,7 @@ typedef void (*credfile_read_cb)(int status, uint8_t *data, size_t len, void *ar
 
 /* Reads |path| whole, asynchronously. Returns 0 (|cb| runs later, exactly once) or a
  * negative errno (|cb| never runs). */
-int credfile_read(uv_loop_t *loop, const char *path, size_t max, credfile_read_cb cb,
-                  void *arg);
+int credfile_read(uv_loop_t *loop, const char *path, size_t max, credfile_read_cb cb, void *arg);
 /* Reads |path| whole now; for start-up, before the loop runs. Returns 0 with a new
  * NUL-terminated buffer in |*data|, or a negative errno. */
 int credfile_read_sync(const char *path, size_t max, uint8_t **data, size_t *len);

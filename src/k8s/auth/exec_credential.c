@@ -61,8 +61,9 @@ static int parse_status(json_t *status, struct exec_credential *cred, char *err,
     int32_t nsec;
 
     if ((cert != NULL && cert[0] != '\0') != (key != NULL && key[0] != '\0')) {
-        snprintf(err, errlen, "exec plugin returned only one of clientCertificateData and "
-                              "clientKeyData");
+        snprintf(err, errlen,
+                 "exec plugin returned only one of clientCertificateData and "
+                 "clientKeyData");
         return -EINVAL;
     }
     if ((token == NULL || token[0] == '\0') && (cert == NULL || cert[0] == '\0')) {
@@ -70,8 +71,7 @@ static int parse_status(json_t *status, struct exec_credential *cred, char *err,
         return -EINVAL;
     }
     if (exp != NULL && clock_parse_rfc3339(exp, &sec, &nsec) != 0) {
-        snprintf(err, errlen, "exec plugin returned an invalid expirationTimestamp \"%.64s\"",
-                 exp);
+        snprintf(err, errlen, "exec plugin returned an invalid expirationTimestamp \"%.64s\"", exp);
         return -EINVAL;
     }
     cred->token = token != NULL && token[0] != '\0' ? xstrdup(token) : NULL;
@@ -120,8 +120,7 @@ out:
 
 static char *base64_encode(const uint8_t *in, size_t len)
 {
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char *out = xmalloc((len + 2) / 3 * 4 + 1);
     size_t o = 0;
 
@@ -270,8 +269,8 @@ static void on_stdout(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct exec_credential_run *r = s->data;
 
     if (n > 0 && buf_append(&r->stdout_buf, b->base, (size_t)n) != 0) {
-        snprintf(r->err, sizeof(r->err), "exec plugin %s printed more than %d bytes",
-                 r->command, EXEC_CREDENTIAL_OUTPUT_MAX);
+        snprintf(r->err, sizeof(r->err), "exec plugin %s printed more than %d bytes", r->command,
+                 EXEC_CREDENTIAL_OUTPUT_MAX);
         stop_run(r, -EMSGSIZE);
     } else if (n < 0) {
         close_handle((uv_handle_t *)s);
@@ -379,9 +378,9 @@ static int spawn(uv_loop_t *loop, struct exec_credential_run *r, const struct ku
 }
 
 int exec_credential_run_start(uv_loop_t *loop, const struct kubeconfig_exec *x,
-                              const char *exec_info, uint64_t timeout_ms,
-                              exec_credential_run_cb cb, void *data,
-                              struct exec_credential_run **out, char *err, size_t errlen)
+                              const char *exec_info, uint64_t timeout_ms, exec_credential_run_cb cb,
+                              void *data, struct exec_credential_run **out, char *err,
+                              size_t errlen)
 {
     struct exec_credential_run *r = xcalloc(1, sizeof(*r));
     int rc;

@@ -57,9 +57,9 @@ typedef void (*exec_credential_run_cb)(int status, const struct exec_credential 
  * |*out| (valid until |cb| runs); or a negative errno (-ENOENT when the command does not
  * exist) with |err| set, and then |cb| never runs. */
 int exec_credential_run_start(uv_loop_t *loop, const struct kubeconfig_exec *x,
-                              const char *exec_info, uint64_t timeout_ms,
-                              exec_credential_run_cb cb, void *data,
-                              struct exec_credential_run **out, char *err, size_t errlen);
+                              const char *exec_info, uint64_t timeout_ms, exec_credential_run_cb cb,
+                              void *data, struct exec_credential_run **out, char *err,
+                              size_t errlen);
 /* Kills the plugin; its callback then runs with -ECANCELED. */
 void exec_credential_run_cancel(struct exec_credential_run *run);
 

@@ -61,8 +61,8 @@ static yaml_node_t *map_get(struct parse *p, yaml_node_t *map, const char *key)
 {
     if (map == NULL || map->type != YAML_MAPPING_NODE)
         return NULL;
-    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
-         pair < map->data.mapping.pairs.top; pair++) {
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+         pair++) {
         yaml_node_t *k = node(p, pair->key);
         if (k != NULL && k->type == YAML_SCALAR_NODE &&
             strcmp((const char *)k->data.scalar.value, key) == 0) {
@@ -83,8 +83,8 @@ static int get_str(struct parse *p, yaml_node_t *map, const char *key, const cha
     *out = NULL;
     if (v == NULL)
         return 0;
-    if (v->type != YAML_SCALAR_NODE || strlen((const char *)v->data.scalar.value) !=
-                                           v->data.scalar.length)
+    if (v->type != YAML_SCALAR_NODE ||
+        strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
         return fail(p, "%s%s is not a string", where, key);
     *out = (const char *)v->data.scalar.value;
     return 0;
@@ -232,8 +232,8 @@ out_invalid:
 }
 
 /* Reads |file_key| (a path) and |data_key| (base64) of |map| into |blob|. */
-static int get_blob(struct parse *p, yaml_node_t *map, const char *file_key,
-                    const char *data_key, const char *where, struct kubeconfig_blob *blob)
+static int get_blob(struct parse *p, yaml_node_t *map, const char *file_key, const char *data_key,
+                    const char *where, struct kubeconfig_blob *blob)
 {
     const char *file, *data;
 
@@ -241,14 +241,12 @@ static int get_blob(struct parse *p, yaml_node_t *map, const char *file_key,
         get_str(p, map, data_key, where, &data) != 0)
         return -EINVAL;
     blob->file = resolve(p, file);
-    if (data != NULL && kubeconfig_base64_decode(data, strlen(data), &blob->data,
-                                                 &blob->len) != 0)
+    if (data != NULL && kubeconfig_base64_decode(data, strlen(data), &blob->data, &blob->len) != 0)
         return fail(p, "%s%s is not valid base64", where, data_key);
     return 0;
 }
 
-static int parse_cluster(struct parse *p, yaml_node_t *c, const char *where,
-                         struct kubeconfig *kc)
+static int parse_cluster(struct parse *p, yaml_node_t *c, const char *where, struct kubeconfig *kc)
 {
     const char *server, *sni, *proxy;
 
@@ -264,8 +262,7 @@ static int parse_cluster(struct parse *p, yaml_node_t *c, const char *where,
     kc->tls_server_name = dup_or_null(sni);
     if (get_bool(p, c, "insecure-skip-tls-verify", where, &kc->insecure_skip_tls_verify) != 0)
         return -EINVAL;
-    return get_blob(p, c, "certificate-authority", "certificate-authority-data", where,
-                    &kc->ca);
+    return get_blob(p, c, "certificate-authority", "certificate-authority-data", where, &kc->ca);
 }
 
 /* Copies a list of strings; |what| names it in errors. */
@@ -308,8 +305,7 @@ static int get_env(struct parse *p, yaml_node_t *seq, const char *where, char **
             return fail(p, "%sexec.env has more than %d entries", where, EXEC_LIST_MAX);
         if (e->type != YAML_MAPPING_NODE)
             return fail(p, "%sexec.env[%zu] is not a mapping", where, n);
-        if (get_str(p, e, "name", where, &name) != 0 ||
-            get_str(p, e, "value", where, &value) != 0)
+        if (get_str(p, e, "name", where, &name) != 0 || get_str(p, e, "value", where, &value) != 0)
             return -EINVAL;
         if (name == NULL || name[0] == '\0' || strchr(name, '=') != NULL)
             return fail(p, "%sexec.env[%zu].name must be a variable name", where, n);
@@ -335,18 +331,18 @@ static int get_interactive(struct parse *p, yaml_node_t *e, const char *where,
     } else if (strcmp(mode, "IfAvailable") == 0) {
         x->interactive_mode = KUBECONFIG_INTERACTIVE_IF_AVAILABLE;
     } else if (strcmp(mode, "Always") == 0) {
-        return fail(p, "%sexec.interactiveMode Always needs a terminal, which a service does "
-                       "not have",
+        return fail(p,
+                    "%sexec.interactiveMode Always needs a terminal, which a service does "
+                    "not have",
                     where);
     } else {
-        return fail(p, "%sexec.interactiveMode \"%s\" is not Never, IfAvailable or Always",
-                    where, mode);
+        return fail(p, "%sexec.interactiveMode \"%s\" is not Never, IfAvailable or Always", where,
+                    mode);
     }
     return 0;
 }
 
-static int parse_exec(struct parse *p, yaml_node_t *e, const char *where,
-                      struct kubeconfig_exec *x)
+static int parse_exec(struct parse *p, yaml_node_t *e, const char *where, struct kubeconfig_exec *x)
 {
     const char *api, *cmd, *hint;
     char what[360];
@@ -379,8 +375,7 @@ static int reject_unsupported(struct parse *p, yaml_node_t *u, const char *where
     static const char *const impersonation[] = {"as", "as-uid", "as-groups", "as-user-extra"};
 
     if (map_get(p, u, "auth-provider") != NULL)
-        return fail(p, "%sauth-provider is not supported (use an exec credential plugin)",
-                    where);
+        return fail(p, "%sauth-provider is not supported (use an exec credential plugin)", where);
     if (map_get(p, u, "username") != NULL || map_get(p, u, "password") != NULL)
         return fail(p, "%susername/password (basic) authentication is not supported", where);
     for (size_t i = 0; i < sizeof(impersonation) / sizeof(impersonation[0]); i++)
@@ -389,8 +384,7 @@ static int reject_unsupported(struct parse *p, yaml_node_t *u, const char *where
     return 0;
 }
 
-static int parse_user(struct parse *p, yaml_node_t *u, const char *where,
-                      struct kubeconfig *kc)
+static int parse_user(struct parse *p, yaml_node_t *u, const char *where, struct kubeconfig *kc)
 {
     const char *token, *token_file;
     yaml_node_t *exec;
@@ -400,17 +394,16 @@ static int parse_user(struct parse *p, yaml_node_t *u, const char *where,
         return -EINVAL;
     kc->token = dup_or_null(token);
     kc->token_file = resolve(p, token_file);
-    if (get_blob(p, u, "client-certificate", "client-certificate-data", where,
-                 &kc->client_cert) != 0 ||
+    if (get_blob(p, u, "client-certificate", "client-certificate-data", where, &kc->client_cert) !=
+            0 ||
         get_blob(p, u, "client-key", "client-key-data", where, &kc->client_key) != 0)
         return -EINVAL;
     if ((kc->client_cert.file || kc->client_cert.data) !=
         (kc->client_key.file || kc->client_key.data))
-        return fail(p, "%s%s is set without %s", where,
-                    kc->client_key.file || kc->client_key.data ? "client-key"
-                                                               : "client-certificate",
-                    kc->client_key.file || kc->client_key.data ? "client-certificate"
-                                                               : "client-key");
+        return fail(
+            p, "%s%s is set without %s", where,
+            kc->client_key.file || kc->client_key.data ? "client-key" : "client-certificate",
+            kc->client_key.file || kc->client_key.data ? "client-certificate" : "client-key");
     exec = map_get(p, u, "exec");
     if (exec == NULL)
         return 0;
@@ -447,8 +440,8 @@ static int parse_context(struct parse *p, struct kubeconfig *kc)
     if (find_named(p, "clusters", "cluster", cluster_name, &cluster) != 0)
         return -EINVAL;
     if (cluster == NULL)
-        return fail(p, "context \"%s\" names cluster \"%s\" which is not defined in clusters",
-                    name, cluster_name);
+        return fail(p, "context \"%s\" names cluster \"%s\" which is not defined in clusters", name,
+                    cluster_name);
     snprintf(where, sizeof(where), "cluster \"%s\": ", cluster_name);
     if (parse_cluster(p, cluster, where, kc) != 0)
         return -EINVAL;
@@ -473,8 +466,8 @@ static int load_document(struct parse *p, const char *yaml, size_t len)
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &p->doc)) {
         rc = fail(p, "invalid YAML: %s at line %zu column %zu",
-                  parser.problem ? parser.problem : "parse error",
-                  parser.problem_mark.line + 1, parser.problem_mark.column + 1);
+                  parser.problem ? parser.problem : "parse error", parser.problem_mark.line + 1,
+                  parser.problem_mark.column + 1);
         memset(&p->doc, 0, sizeof(p->doc));
     }
     yaml_parser_delete(&parser);
