@@ -63,9 +63,9 @@ static void test_replace(void **state)
 
     (void)state;
     k8s_table_init(&t);
-    strcpy(a.key, "x/a");
-    strcpy(b.key, "x/a");
-    strcpy(c.key, "x/c");
+    snprintf(a.key, sizeof(a.key), "%s", "x/a");
+    snprintf(b.key, sizeof(b.key), "%s", "x/a");
+    snprintf(c.key, sizeof(c.key), "%s", "x/c");
     a.node.key = a.key;
     b.node.key = b.key;
     c.node.key = c.key;
