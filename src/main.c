@@ -73,10 +73,16 @@ static void on_ops_closed(void *data)
     uv_close((uv_handle_t *)&app->sigint, on_signal_closed);
 }
 
+/* Calls still waiting for Kubernetes were finished (UNAVAILABLE) while the client closed, so
+ * nothing refers to the jobs service or the gRPC server any more. */
 static void on_k8s_closed(void *data)
 {
     struct app *app = data;
     app->k8s = NULL;
+    jobs_service_free(app->jobs);
+    app->jobs = NULL;
+    grpc_server_free(app->grpc);
+    app->grpc = NULL;
     ops_close(app->ops, on_ops_closed, app);
 }
 
@@ -84,10 +90,7 @@ static void on_grpc_drained(void *data)
 {
     struct app *app = data;
     log_info("main", "gRPC server drained");
-    jobs_service_free(app->jobs);
-    app->jobs = NULL;
-    grpc_server_free(app->grpc);
-    app->grpc = NULL;
+    jobs_service_stop(app->jobs);
     k8s_client_close(app->k8s, on_k8s_closed, app);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/digest.h"
+#include "core/xalloc.h"
 #include "jobs/job_type.h"
 #include "jobs/service_int.h"
 
@@ -100,9 +101,12 @@ struct list_query {
     /* cursor: the last job of the previous page */
     bool has_cursor;
     int64_t cur_created;
-    char cur_key[320];
-    const struct job_record **matches;
-    size_t n, cap;
+    char cur_ns[128];
+    char cur_name[256];
+    /* The first |keep| matches in list order, as a max-heap whose root is the last of them:
+     * a page costs one pass over the cache and O(log page) per match, never a full sort. */
+    const struct job_record **heap;
+    size_t n, keep;
 };
 
 /* Newest first, then by namespace/name: a total order, so a cursor is exact. */
@@ -138,18 +142,42 @@ static bool labels_match(const struct job_record *r,
 
 static bool after_cursor(const struct list_query *q, const struct job_record *r)
 {
-    if (!q->has_cursor)
-        return true;
-    char key[320];
-    snprintf(key, sizeof(key), "%s/%s", r->ns, r->name);
-    const char *slash = strchr(q->cur_key, '/');
-    char cur_ns[128];
-    size_t nslen = slash ? (size_t)(slash - q->cur_key) : 0;
-    if (nslen >= sizeof(cur_ns))
-        nslen = sizeof(cur_ns) - 1;
-    memcpy(cur_ns, q->cur_key, nslen);
-    cur_ns[nslen] = '\0';
-    return order(r->created, r->ns, r->name, q->cur_created, cur_ns, slash ? slash + 1 : "") > 0;
+    return !q->has_cursor ||
+           order(r->created, r->ns, r->name, q->cur_created, q->cur_ns, q->cur_name) > 0;
+}
+
+static void heap_sift_down(const struct job_record **h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, top = i;
+        if (l < n && cmp_records(&h[l], &h[top]) > 0)
+            top = l;
+        if (r < n && cmp_records(&h[r], &h[top]) > 0)
+            top = r;
+        if (top == i)
+            return;
+        const struct job_record *t = h[i];
+        h[i] = h[top];
+        h[top] = t;
+        i = top;
+    }
+}
+
+static void heap_push(struct list_query *q, const struct job_record *r)
+{
+    if (q->n < q->keep) {
+        size_t i = q->n++;
+        q->heap[i] = r;
+        while (i > 0 && cmp_records(&q->heap[i], &q->heap[(i - 1) / 2]) > 0) {
+            const struct job_record *t = q->heap[i];
+            q->heap[i] = q->heap[(i - 1) / 2];
+            q->heap[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+    } else if (cmp_records(&r, &q->heap[0]) < 0) {
+        q->heap[0] = r; /* |r| comes before the current last kept: it takes its place */
+        heap_sift_down(q->heap, q->n, 0);
+    }
 }
 
 static void collect(const void *rec, void *data)
@@ -165,13 +193,7 @@ static void collect(const void *rec, void *data)
         return;
     if (!labels_match(r, req->labels, req->n_labels) || !after_cursor(q, r))
         return;
-    if (q->n == q->cap) {
-        q->cap = q->cap ? q->cap * 2 : 256;
-        q->matches = realloc(q->matches, q->cap * sizeof(*q->matches));
-        if (!q->matches)
-            abort();
-    }
-    q->matches[q->n++] = r;
+    heap_push(q, r);
 }
 
 static int cmp_entries(const void *a, const void *b)
@@ -232,13 +254,19 @@ static int parse_token(struct list_query *q, const char *tok, const char *filter
     int64_t created;
     if (sscanf(plain, "v1|%" SCNd64 "|%319[^|]|%31s", &created, key, fp) != 3)
         return -EINVAL;
+    const char *slash = strchr(key, '/');
+    if (!slash || (size_t)(slash - key) >= sizeof(q->cur_ns) ||
+        strlen(slash + 1) >= sizeof(q->cur_name))
+        return -EINVAL;
     if (strcmp(fp, filters) != 0) {
         *err = "page_token does not match the request's filters";
         return -EINVAL;
     }
     q->has_cursor = true;
     q->cur_created = created;
-    memcpy(q->cur_key, key, sizeof(key));
+    memcpy(q->cur_ns, key, (size_t)(slash - key));
+    q->cur_ns[slash - key] = '\0';
+    snprintf(q->cur_name, sizeof(q->cur_name), "%s", slash + 1);
     return 0;
 }
 
@@ -280,10 +308,13 @@ void jobs_list(struct grpc_call *call, const ProtobufCMessage *msg, void *data)
     size_t page = q.req->page_size == 0              ? PAGE_SIZE_DEFAULT
                   : q.req->page_size > PAGE_SIZE_MAX ? PAGE_SIZE_MAX
                                                      : (size_t)q.req->page_size;
+    /* One more than the page tells whether a next page exists. */
+    q.keep = page + 1;
+    q.heap = xmalloc(q.keep * sizeof(*q.heap));
     if (svc->jobs)
         k8s_informer_foreach(svc->jobs, collect, &q);
     if (q.n > 1)
-        qsort(q.matches, q.n, sizeof(*q.matches), cmp_records);
+        qsort(q.heap, q.n, sizeof(*q.heap), cmp_records);
 
     struct scratch s;
     scratch_init(&s);
@@ -292,11 +323,11 @@ void jobs_list(struct grpc_call *call, const ProtobufCMessage *msg, void *data)
     resp.jobs = scratch_alloc(&s, (resp.n_jobs ? resp.n_jobs : 1) * sizeof(*resp.jobs));
     for (size_t i = 0; i < resp.n_jobs; i++) {
         resp.jobs[i] = scratch_alloc(&s, sizeof(Jobscheduler__Job));
-        jobs_to_proto(svc, q.matches[i], &s, resp.jobs[i]);
+        jobs_to_proto(svc, q.heap[i], &s, resp.jobs[i]);
     }
     if (q.n > page)
-        resp.next_page_token = make_token(&s, q.matches[page - 1], filters);
+        resp.next_page_token = make_token(&s, q.heap[page - 1], filters);
     grpc_call_finish(call, &resp.base, GRPC_STATUS_OK, NULL);
     scratch_deinit(&s);
-    free(q.matches);
+    free(q.heap);
 }

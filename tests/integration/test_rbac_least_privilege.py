@@ -51,6 +51,15 @@ def exercise(stub, pb, ns):
 
     stuck = stub.ScheduleJob(timer(pb, "lp-pull", ns, image="timer-service:missing"), timeout=30)
 
+    # A job the cache does not hold (created a moment ago by another replica, or unknown) is
+    # fetched from the API server: that GET is part of what the Role must allow.
+    try:
+        stub.GetJobStatus(pb.GetJobStatusRequest(job_id="job-not-created-here", namespace=ns),
+                          timeout=10)
+        raise AssertionError("an unknown job must not be found")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.NOT_FOUND, e.details()
+
     listed = stub.ListJobs(pb.ListJobsRequest(namespace=ns), timeout=10)
     assert {first.job_id, long.job_id, stuck.job_id} <= {j.job_id for j in listed.jobs}
 
