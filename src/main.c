@@ -28,6 +28,8 @@ struct app {
     struct k8s_client *k8s;
     struct jobs_service *jobs;
     uv_signal_t sigterm, sigint;
+    uv_timer_t health_timer; /* keeps gRPC health in step with readiness */
+    bool serving;
     bool shutting_down;
 };
 
@@ -50,17 +52,35 @@ static bool app_ready(void *data, const char **reason)
     return false;
 }
 
+/* gRPC health says SERVING exactly when /readyz says ready. The cache reports its first sync
+ * at once; losing and regaining the API server is noticed by a one-second check. */
+static void update_serving(struct app *app)
+{
+    const char *reason = NULL;
+    bool ready = app_ready(app, &reason);
+    if (ready == app->serving || app->shutting_down)
+        return;
+    app->serving = ready;
+    grpc_server_set_serving(app->grpc, ready);
+    if (ready)
+        log_info("main", "ready: serving");
+    else
+        log_warn("main", "not ready: not serving", LOG_STR("reason", reason));
+}
+
 static void on_jobs_synced(void *data)
 {
-    struct app *app = data;
-    log_info("main", "job cache synced: serving");
-    if (!app->shutting_down)
-        grpc_server_set_serving(app->grpc, true);
+    update_serving(data);
+}
+
+static void on_health_timer(uv_timer_t *t)
+{
+    update_serving(t->data);
 }
 
 /* ---- shutdown: gRPC drains first, then the Kubernetes client, then ops ---- */
 
-static void on_signal_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     (void)h;
 }
@@ -69,8 +89,9 @@ static void on_ops_closed(void *data)
 {
     struct app *app = data;
     app->ops = NULL;
-    uv_close((uv_handle_t *)&app->sigterm, on_signal_closed);
-    uv_close((uv_handle_t *)&app->sigint, on_signal_closed);
+    uv_close((uv_handle_t *)&app->health_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&app->sigterm, on_handle_closed);
+    uv_close((uv_handle_t *)&app->sigint, on_handle_closed);
 }
 
 /* Calls still waiting for Kubernetes were finished (UNAVAILABLE) while the client closed, so
@@ -97,6 +118,7 @@ static void on_grpc_drained(void *data)
 static void app_shutdown(struct app *app, int signum)
 {
     app->shutting_down = true;
+    uv_timer_stop(&app->health_timer);
     log_info("main", "shutting down", LOG_STR("signal", strsignal(signum)),
              LOG_INT("grace_seconds", app->cfg.shutdown_grace_seconds));
     grpc_server_shutdown(app->grpc, (uint64_t)app->cfg.shutdown_grace_seconds * 1000,
@@ -196,6 +218,9 @@ static int app_start(struct app *app)
     app->sigterm.data = app->sigint.data = app;
     uv_signal_start(&app->sigterm, on_signal, SIGTERM);
     uv_signal_start(&app->sigint, on_signal, SIGINT);
+    uv_timer_init(&app->loop, &app->health_timer);
+    app->health_timer.data = app;
+    uv_timer_start(&app->health_timer, on_health_timer, 1000, 1000);
     log_info("main", "jobscheduler started", LOG_STR("version", version_string()),
              LOG_INT("grpc_port", app->cfg.grpc_port), LOG_INT("http_port", app->cfg.http_port),
              LOG_STR("kubernetes", k8s_client_describe(app->k8s)),

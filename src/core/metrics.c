@@ -145,9 +145,10 @@ struct metric_family *metrics_histogram(struct metrics *m, const char *name, con
     return f;
 }
 
+/* |values| may be NULL only when the family has no labels (n == 0). */
 static bool child_matches(const struct metric *c, const char *const *values, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && values; i++)
         if (strcmp(c->values[i], values[i]) != 0)
             return false;
     return true;

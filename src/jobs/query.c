@@ -211,9 +211,10 @@ static void filter_fingerprint(const Jobscheduler__ListJobsRequest *req, char ou
                                   (int)req->state);
     Jobscheduler__ListJobsRequest__LabelsEntry *sorted[64];
     size_t n = req->n_labels < 64 ? req->n_labels : 64;
-    if (n) /* an empty map is a NULL array: memcpy must not see it */
+    if (n) { /* an empty map is a NULL array: memcpy must not see it */
         memcpy(sorted, req->labels, n * sizeof(sorted[0]));
-    qsort(sorted, n, sizeof(sorted[0]), cmp_entries);
+        qsort(sorted, n, sizeof(sorted[0]), cmp_entries);
+    }
     for (size_t i = 0; i < n && len < sizeof(text); i++)
         len += (size_t)snprintf(text + len, sizeof(text) - len, "\n%s=%s", sorted[i]->key,
                                 sorted[i]->value);

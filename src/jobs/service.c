@@ -403,7 +403,9 @@ int jobs_service_start(struct jobs_service *svc)
 
 bool jobs_service_synced(const struct jobs_service *svc)
 {
-    return svc->synced && !svc->stopped;
+    /* The informer drops its synced flag while its list or watch fails (API server down), so
+     * readiness follows the cache's health, not just its first list. */
+    return svc->synced && !svc->stopped && k8s_informer_synced(svc->jobs);
 }
 
 void jobs_service_stop(struct jobs_service *svc)

@@ -23,6 +23,8 @@ struct jobs_service *jobs_service_new(uv_loop_t *loop, const struct config *cfg,
 void jobs_service_on_synced(struct jobs_service *svc, void (*cb)(void *data), void *data);
 /* Starts the informers. Returns 0 or a negative errno (logged). */
 int jobs_service_start(struct jobs_service *svc);
+/* True while the job cache is synced: after its first list, and not while the API server is
+ * unreachable. */
 bool jobs_service_synced(const struct jobs_service *svc);
 /* Stops the informers (no cache callbacks after it) and ends every WatchJobs stream. Calls
  * still waiting for Kubernetes finish when the client's requests are cancelled. */

@@ -143,9 +143,10 @@ static long timer_build(const Jobscheduler__ScheduleJobRequest *req, const struc
     /* Sorted, so the same request always builds the same Job (idempotency fingerprints). */
     Jobscheduler__TimerJob__EnvEntry *sorted[100];
     size_t n = t->n_env < 100 ? t->n_env : 100;
-    if (n) /* an empty map is a NULL array: memcpy must not see it */
+    if (n) { /* an empty map is a NULL array: memcpy must not see it */
         memcpy(sorted, t->env, n * sizeof(sorted[0]));
-    qsort(sorted, n, sizeof(sorted[0]), cmp_env);
+        qsort(sorted, n, sizeof(sorted[0]), cmp_env);
+    }
     for (size_t i = 0; i < n; i++)
         add_env(env, sorted[i]->key, sorted[i]->value);
     json_object_set_new(container, "env", env);
