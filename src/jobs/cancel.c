@@ -39,19 +39,9 @@ static void finish_finished(struct cancel_op *op, Jobscheduler__JobState state)
 static void on_patched(const struct k8s_result *res, void *data)
 {
     struct cancel_op *op = data;
-    if (res->error == K8S_ERR_NOT_FOUND) {
-        grpc_call_finish(op->call, NULL, GRPC_STATUS_NOT_FOUND, "job not found");
+    struct job_record *r = jobs_take_job(op->svc, op->call, res, op->ns, op->job_id);
+    if (!r)
         return;
-    }
-    if (res->error != K8S_OK) {
-        jobs_finish_k8s_error(op->call, res);
-        return;
-    }
-    struct job_record *r = jobs_apply(op->svc, res->body);
-    if (!r) {
-        grpc_call_finish(op->call, NULL, GRPC_STATUS_INTERNAL, "kubernetes: malformed Job");
-        return;
-    }
     Jobscheduler__JobState state = jobs_state(op->svc, r);
     if (state == JOBSCHEDULER__JOB_STATE__JOB_STATE_SUCCEEDED) {
         finish_finished(op, state); /* it completed just before the patch landed */
@@ -91,21 +81,9 @@ static void decide(struct cancel_op *op, const struct job_record *r)
 static void on_get(const struct k8s_result *res, void *data)
 {
     struct cancel_op *op = data;
-    if (res->error == K8S_ERR_NOT_FOUND) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "job %.64s not found in namespace %.64s", op->job_id, op->ns);
-        grpc_call_finish(op->call, NULL, GRPC_STATUS_NOT_FOUND, msg);
+    struct job_record *r = jobs_take_job(op->svc, op->call, res, op->ns, op->job_id);
+    if (!r)
         return;
-    }
-    if (res->error != K8S_OK) {
-        jobs_finish_k8s_error(op->call, res);
-        return;
-    }
-    struct job_record *r = jobs_apply(op->svc, res->body);
-    if (!r) {
-        grpc_call_finish(op->call, NULL, GRPC_STATUS_INTERNAL, "kubernetes: malformed Job");
-        return;
-    }
     decide(op, r);
     free(r);
 }

@@ -2,7 +2,6 @@
 #include "jobs/manifest.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,39 +15,27 @@
 #include "jobs/model.h"
 #include "jobs/validate.h"
 
-/* Writes the field-level message and returns -EINVAL. */
-static int invalid(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int invalid(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
-
 static int validate_labels(const Jobscheduler__ScheduleJobRequest *req, char *err, size_t errlen)
 {
     if (req->n_labels > 64)
-        return invalid(err, errlen, "labels: at most 64 labels are allowed%s", "");
+        return validate_fail(err, errlen, "labels: at most 64 labels are allowed%s", "");
     for (size_t i = 0; i < req->n_labels; i++) {
         const char *k = req->labels[i]->key, *v = req->labels[i]->value;
         if (!validate_label_key(k))
-            return invalid(err, errlen,
-                           "labels key \"%.100s\" is not a valid Kubernetes label "
-                           "key",
-                           k);
+            return validate_fail(err, errlen,
+                                 "labels key \"%.100s\" is not a valid Kubernetes label "
+                                 "key",
+                                 k);
         if (strncmp(k, JOBS_RESERVED_PREFIX, strlen(JOBS_RESERVED_PREFIX)) == 0 ||
             strcmp(k, JOBS_LABEL_MANAGED_BY) == 0)
-            return invalid(err, errlen, "labels key \"%.100s\" is reserved for jobscheduler", k);
+            return validate_fail(err, errlen, "labels key \"%.100s\" is reserved for jobscheduler",
+                                 k);
         if (!validate_label_value(v))
-            return invalid(err, errlen,
-                           "labels value \"%.100s\" is not a valid Kubernetes "
-                           "label value (at most 63 characters [A-Za-z0-9_.-], "
-                           "alphanumeric at both ends)",
-                           v);
+            return validate_fail(err, errlen,
+                                 "labels value \"%.100s\" is not a valid Kubernetes "
+                                 "label value (at most 63 characters [A-Za-z0-9_.-], "
+                                 "alphanumeric at both ends)",
+                                 v);
     }
     return 0;
 }
@@ -78,11 +65,12 @@ static int validate_resources(const Jobscheduler__Resources *r, char *err, size_
 int manifest_validate_common(const Jobscheduler__ScheduleJobRequest *req, char *err, size_t errlen)
 {
     if (!*req->name)
-        return invalid(err, errlen, "name is required%s", "");
+        return validate_fail(err, errlen, "name is required%s", "");
     if (!validate_text(req->name, 253))
-        return invalid(err, errlen, "name must be printable text of at most 253 bytes%s", "");
+        return validate_fail(err, errlen, "name must be printable text of at most 253 bytes%s", "");
     if (!validate_text(req->request_id, 253))
-        return invalid(err, errlen, "request_id must be printable text of at most 253 bytes%s", "");
+        return validate_fail(err, errlen,
+                             "request_id must be printable text of at most 253 bytes%s", "");
     int rc = validate_labels(req, err, errlen);
     return rc ? rc : validate_resources(req->resources, err, errlen);
 }

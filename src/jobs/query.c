@@ -37,36 +37,12 @@ static void respond_job(struct jobs_service *svc, struct grpc_call *call,
     scratch_deinit(&s);
 }
 
-static void finish_not_found(struct grpc_call *call, const char *ns, const char *job_id)
-{
-    char msg[200];
-    snprintf(msg, sizeof(msg), "job %.64s not found in namespace %.64s", job_id, ns);
-    grpc_call_finish(call, NULL, GRPC_STATUS_NOT_FOUND, msg);
-}
-
 static void on_get(const struct k8s_result *res, void *data)
 {
     struct get_op *op = data;
-    if (res->error == K8S_ERR_NOT_FOUND) {
-        finish_not_found(op->call, op->ns, op->job_id);
+    struct job_record *r = jobs_take_job(op->svc, op->call, res, op->ns, op->job_id);
+    if (!r)
         return;
-    }
-    if (res->error != K8S_OK) {
-        jobs_finish_k8s_error(op->call, res);
-        return;
-    }
-    /* A Job of the same name that we did not create is not one of ours. */
-    json_t *labels = json_object_get(json_object_get(res->body, "metadata"), "labels");
-    const char *managed = json_string_value(json_object_get(labels, JOBS_LABEL_MANAGED_BY));
-    if (!managed || strcmp(managed, JOBS_MANAGED_BY_VALUE) != 0) {
-        finish_not_found(op->call, op->ns, op->job_id);
-        return;
-    }
-    struct job_record *r = jobs_apply(op->svc, res->body);
-    if (!r) {
-        grpc_call_finish(op->call, NULL, GRPC_STATUS_INTERNAL, "kubernetes: malformed Job");
-        return;
-    }
     respond_job(op->svc, op->call, r);
     free(r);
 }

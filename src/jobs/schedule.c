@@ -55,15 +55,9 @@ static void resolve_existing(struct schedule_op *op, const struct job_record *r)
 static void on_existing(const struct k8s_result *res, void *data)
 {
     struct schedule_op *op = data;
-    if (res->error != K8S_OK) {
-        jobs_finish_k8s_error(op->call, res);
+    struct job_record *r = jobs_take_job(op->svc, op->call, res, op->ns, op->job_id);
+    if (!r)
         return;
-    }
-    struct job_record *r = jobs_apply(op->svc, res->body);
-    if (!r) {
-        grpc_call_finish(op->call, NULL, GRPC_STATUS_INTERNAL, "kubernetes: malformed Job");
-        return;
-    }
     resolve_existing(op, r);
     free(r);
 }
@@ -90,15 +84,13 @@ static void on_created(const struct k8s_result *res, void *data)
             grpc_call_finish(op->call, NULL, GRPC_STATUS_UNAVAILABLE, "kubernetes: client closed");
         return;
     }
-    if (res->error != K8S_OK) {
+    if (res->error != K8S_OK) { /* e.g. the namespace does not exist: say what Kubernetes said */
         jobs_finish_k8s_error(op->call, res);
         return;
     }
-    struct job_record *r = jobs_apply(op->svc, res->body);
-    if (!r) {
-        grpc_call_finish(op->call, NULL, GRPC_STATUS_INTERNAL, "kubernetes: malformed Job");
+    struct job_record *r = jobs_take_job(op->svc, op->call, res, op->ns, op->job_id);
+    if (!r)
         return;
-    }
     const char *values[] = {op->type->name};
     metric_add(metric_family_child(op->svc->scheduled, values), 1);
     log_info("jobs", "job scheduled", LOG_STR("job_id", r->name), LOG_STR("namespace", r->ns),

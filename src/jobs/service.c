@@ -210,11 +210,39 @@ static const struct k8s_informer_ops job_ops = {
     .on_synced = job_synced,
 };
 
-struct job_record *jobs_apply(struct jobs_service *svc, const json_t *obj)
+void jobs_finish_not_found(struct grpc_call *call, const char *ns, const char *job_id)
 {
+    char msg[200];
+    snprintf(msg, sizeof(msg), "job %.64s not found in namespace %.64s", job_id, ns);
+    grpc_call_finish(call, NULL, GRPC_STATUS_NOT_FOUND, msg);
+}
+
+/* A Job of the same name that jobscheduler did not create is not one of ours: it is never
+ * cached, reported or changed. */
+static bool is_managed(const json_t *job)
+{
+    const char *v = json_string_value(
+        json_object_get(json_path_obj(job, "metadata.labels"), JOBS_LABEL_MANAGED_BY));
+    return v && strcmp(v, JOBS_MANAGED_BY_VALUE) == 0;
+}
+
+struct job_record *jobs_take_job(struct jobs_service *svc, struct grpc_call *call,
+                                 const struct k8s_result *res, const char *ns, const char *job_id)
+{
+    if (res->error == K8S_ERR_NOT_FOUND || (res->error == K8S_OK && !is_managed(res->body))) {
+        jobs_finish_not_found(call, ns, job_id);
+        return NULL;
+    }
+    if (res->error != K8S_OK) {
+        jobs_finish_k8s_error(call, res);
+        return NULL;
+    }
     if (svc->jobs)
-        k8s_informer_apply(svc->jobs, obj);
-    return job_record_decode(obj);
+        k8s_informer_apply(svc->jobs, res->body);
+    struct job_record *r = job_record_decode(res->body);
+    if (!r)
+        grpc_call_finish(call, NULL, GRPC_STATUS_INTERNAL, "kubernetes: malformed Job");
+    return r;
 }
 
 /* ---- shared helpers ---- */

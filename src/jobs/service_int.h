@@ -49,9 +49,14 @@ void jobs_to_proto(const struct jobs_service *svc, const struct job_record *r, s
 Jobscheduler__JobState jobs_state(const struct jobs_service *svc, const struct job_record *r);
 /* Checks a job_id argument; finishes |call| with INVALID_ARGUMENT and returns false if bad. */
 bool jobs_check_job_id(struct grpc_call *call, const char *job_id);
-/* Finishes |call| with |resp| built around the job in |obj| (a Job object from the API):
- * the object is applied to the cache first so reads after this write see it. */
-struct job_record *jobs_apply(struct jobs_service *svc, const json_t *obj);
+/* Takes a Kubernetes answer that carries one of our Jobs. On success the Job is applied to the
+ * cache first (so reads after this write see it) and its record is returned (caller frees).
+ * Otherwise |call| is finished — NOT_FOUND for a missing Job or one jobscheduler does not
+ * manage, the mapped status for other errors — and NULL is returned. */
+struct job_record *jobs_take_job(struct jobs_service *svc, struct grpc_call *call,
+                                 const struct k8s_result *res, const char *ns, const char *job_id);
+/* Finishes |call| with NOT_FOUND: "job <id> not found in namespace <ns>". */
+void jobs_finish_not_found(struct grpc_call *call, const char *ns, const char *job_id);
 
 /* The RPC handlers, one file each. */
 void jobs_schedule(struct grpc_call *call, const ProtobufCMessage *req, void *data);

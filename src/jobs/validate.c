@@ -2,6 +2,9 @@
 #include "jobs/validate.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,4 +295,13 @@ bool validate_sanitize_label_value(const char *s, char out[64])
     memmove(out, out + start, n - start);
     out[n - start] = '\0';
     return n > start;
+}
+
+int validate_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
 }

@@ -28,4 +28,9 @@ bool validate_text(const char *s, size_t max);
  * alphanumeric ends) into |out| (64 bytes). Returns false when nothing valid remains. */
 bool validate_sanitize_label_value(const char *s, char out[64]);
 
+/* Writes a field-level message (printf format) into |err| and returns -EINVAL: the one way
+ * validators and job types report a bad request field. */
+int validate_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -173,6 +173,11 @@ def test_cancel_errors(stubs, sim, service):
         del foreign["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/managed-by"]
         assert sim.api("POST", JOBS_PATH % "default", foreign)[0] == 201
         assert_status(rpc_error(c.get, "job-foreign1"), grpc.StatusCode.NOT_FOUND)
+        # ... so it cannot be cancelled through the API either: it stays untouched.
+        assert_status(rpc_error(c.cancel, "job-foreign1"), grpc.StatusCode.NOT_FOUND)
+        k8s = sim_job(sim, "default", "job-foreign1")
+        assert not k8s["spec"].get("suspend")
+        assert "jobscheduler.io/cancelled-at" not in (k8s["metadata"].get("annotations") or {})
 
 
 def test_suspended_by_someone_else_is_pending(stubs, sim, service):

@@ -1,7 +1,6 @@
 /* timer: the Timer job — a container that runs for duration_seconds and reports to a
  * control-plane endpoint. Its contract with the container is the environment below. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,43 +33,31 @@ static bool image_allowed(const char *image, const struct config *cfg)
     return false;
 }
 
-/* Writes the field-level message and returns -EINVAL. */
-static int invalid(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int invalid(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
-
 static int validate_env(const Jobscheduler__TimerJob *t, char *err, size_t errlen)
 {
     size_t total = 0;
     for (size_t i = 0; i < t->n_env; i++) {
         const char *k = t->env[i]->key, *v = t->env[i]->value;
         if (!validate_env_name(k))
-            return invalid(err, errlen,
-                           "timer_job.env key \"%.64s\" is not a valid environment variable "
-                           "name ([A-Za-z_][A-Za-z0-9_]*)",
-                           k);
+            return validate_fail(err, errlen,
+                                 "timer_job.env key \"%.64s\" is not a valid environment variable "
+                                 "name ([A-Za-z_][A-Za-z0-9_]*)",
+                                 k);
         if (!validate_utf8(v))
-            return invalid(err, errlen, "timer_job.env value of \"%s\" is not valid UTF-8", k);
+            return validate_fail(err, errlen, "timer_job.env value of \"%s\" is not valid UTF-8",
+                                 k);
         if (in_list(k, reserved_env))
-            return invalid(err, errlen,
-                           "timer_job.env key \"%s\" is reserved and set by "
-                           "jobscheduler",
-                           k);
+            return validate_fail(err, errlen,
+                                 "timer_job.env key \"%s\" is reserved and set by "
+                                 "jobscheduler",
+                                 k);
         total += strlen(k) + strlen(v);
     }
     if (t->n_env > 100 || total > 32768)
-        return invalid(err, errlen,
-                       "timer_job.env is too large (at most 100 variables and "
-                       "32 KiB)%s",
-                       "");
+        return validate_fail(err, errlen,
+                             "timer_job.env is too large (at most 100 variables and "
+                             "32 KiB)%s",
+                             "");
     return 0;
 }
 
@@ -79,40 +66,40 @@ static int timer_validate(const Jobscheduler__ScheduleJobRequest *req, const str
 {
     const Jobscheduler__TimerJob *t = req->timer_job;
     if (t->duration_seconds <= 0)
-        return invalid(err, errlen, "timer_job.duration_seconds must be > 0%s", "");
+        return validate_fail(err, errlen, "timer_job.duration_seconds must be > 0%s", "");
     if (t->duration_seconds > cfg->timer_max_duration_seconds) {
         snprintf(err, errlen, "timer_job.duration_seconds must be at most %d",
                  cfg->timer_max_duration_seconds);
         return -EINVAL;
     }
     if (!*t->timer_name)
-        return invalid(err, errlen, "timer_job.timer_name is required%s", "");
+        return validate_fail(err, errlen, "timer_job.timer_name is required%s", "");
     if (!validate_text(t->timer_name, 253))
-        return invalid(err, errlen,
-                       "timer_job.timer_name must be printable text of at most "
-                       "253 bytes%s",
-                       "");
+        return validate_fail(err, errlen,
+                             "timer_job.timer_name must be printable text of at most "
+                             "253 bytes%s",
+                             "");
     if (!*t->control_plane_endpoint)
-        return invalid(err, errlen, "timer_job.control_plane_endpoint is required%s", "");
+        return validate_fail(err, errlen, "timer_job.control_plane_endpoint is required%s", "");
     if (!validate_endpoint_url(t->control_plane_endpoint))
-        return invalid(err, errlen,
-                       "timer_job.control_plane_endpoint \"%.200s\" must be "
-                       "http(s)://host[:port][/path]",
-                       t->control_plane_endpoint);
+        return validate_fail(err, errlen,
+                             "timer_job.control_plane_endpoint \"%.200s\" must be "
+                             "http(s)://host[:port][/path]",
+                             t->control_plane_endpoint);
     if (*t->image && !validate_image_ref(t->image))
-        return invalid(err, errlen, "timer_job.image \"%.200s\" is not a valid image reference",
-                       t->image);
+        return validate_fail(err, errlen,
+                             "timer_job.image \"%.200s\" is not a valid image reference", t->image);
     const char *image = *t->image ? t->image : cfg->timer_image;
     if (!image_allowed(image, cfg))
-        return invalid(err, errlen,
-                       "timer_job.image \"%.200s\" is not allowed by "
-                       "IMAGE_ALLOWLIST",
-                       image);
+        return validate_fail(err, errlen,
+                             "timer_job.image \"%.200s\" is not allowed by "
+                             "IMAGE_ALLOWLIST",
+                             image);
     if (*t->log_level && !in_list(t->log_level, log_levels))
-        return invalid(err, errlen,
-                       "timer_job.log_level \"%.32s\" must be one of trace, debug, "
-                       "info, warn, error",
-                       t->log_level);
+        return validate_fail(err, errlen,
+                             "timer_job.log_level \"%.32s\" must be one of trace, debug, "
+                             "info, warn, error",
+                             t->log_level);
     return validate_env(t, err, errlen);
 }
 
