@@ -2,7 +2,8 @@
 # End-to-end JobScheduler benchmark: a release build of the service against the local
 # Kubernetes API simulator; prints one table (see bench/jobs/load.py for what is measured).
 # Usage: bench/jobs/run.sh [--schedule-jobs N] [--ceiling-jobs N] [--requests N] [--big N]
-# Environment: BENCH_BUILD_DIR (default /tmp/jobscheduler-bench-release).
+# Environment: BENCH_BUILD_DIR (default /tmp/jobscheduler-bench-release), BENCH_K8S_MAX_CONNECTIONS
+# (the service's K8S_MAX_CONNECTIONS, default 16).
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BENCH_BUILD_DIR:-/tmp/jobscheduler-bench-release}
