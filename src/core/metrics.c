@@ -43,6 +43,7 @@ struct collector {
     struct collector *next;
     metrics_collect_cb cb;
     void *data;
+    bool owns_data; /* freed with the registry (the process collector's state) */
 };
 
 struct metrics {
@@ -97,6 +98,8 @@ void metrics_free(struct metrics *m)
     struct collector *c = m->collectors;
     while (c) {
         struct collector *next = c->next;
+        if (c->owns_data)
+            free(c->data);
         free(c);
         c = next;
     }
@@ -351,28 +354,27 @@ static void collect_process(struct metrics *m, void *data)
 
 void metrics_add_process_collector(struct metrics *m)
 {
-    /* Owned by the registry through the collector list's lifetime: allocated once per
-     * process and released with it, like the registry itself. */
-    static struct process_metrics pm;
-    pm.cpu = metric_family_child(metrics_counter(m, "process_cpu_seconds_total",
-                                                 "Total user and system CPU time spent in seconds.",
-                                                 NULL),
-                                 NULL);
-    pm.rss = metric_family_child(
+    struct process_metrics *pm = xcalloc(1, sizeof(*pm)); /* owned by the registry */
+    pm->cpu = metric_family_child(
+        metrics_counter(m, "process_cpu_seconds_total",
+                        "Total user and system CPU time spent in seconds.", NULL),
+        NULL);
+    pm->rss = metric_family_child(
         metrics_gauge(m, "process_resident_memory_bytes", "Resident memory size in bytes.", NULL),
         NULL);
-    pm.vsize = metric_family_child(
+    pm->vsize = metric_family_child(
         metrics_gauge(m, "process_virtual_memory_bytes", "Virtual memory size in bytes.", NULL),
         NULL);
-    pm.fds = metric_family_child(
+    pm->fds = metric_family_child(
         metrics_gauge(m, "process_open_fds", "Number of open file descriptors.", NULL), NULL);
-    pm.max_fds = metric_family_child(
+    pm->max_fds = metric_family_child(
         metrics_gauge(m, "process_max_fds", "Maximum number of open file descriptors.", NULL),
         NULL);
-    pm.start = metric_family_child(
+    pm->start = metric_family_child(
         metrics_gauge(m, "process_start_time_seconds",
                       "Start time of the process since unix epoch in seconds.", NULL),
         NULL);
-    metric_set(pm.start, (double)(clock_realtime_ms() / 1000));
-    metrics_add_collector(m, collect_process, &pm);
+    metric_set(pm->start, (double)(clock_realtime_ms() / 1000));
+    metrics_add_collector(m, collect_process, pm);
+    m->collectors->owns_data = true;
 }
