@@ -116,7 +116,7 @@ static void stop_timer(struct grpc_call *call)
     uv_close((uv_handle_t *)&call->deadline, on_timer_closed);
 }
 
-static const char *kind_label(enum grpc_method_kind kind)
+const char *grpc_method_kind_label(enum grpc_method_kind kind)
 {
     switch (kind) {
     case GRPC_METHOD_SERVER_STREAMING:
@@ -140,8 +140,8 @@ static void account(struct grpc_call *call, enum grpc_status status)
     metric_observe(st->handling, secs);
     call->srv->active_calls--;
     log_debug("grpc", "call", LOG_STR("method", call->path), LOG_STR("peer", call->peer),
-              LOG_STR("type", kind_label(call->kind)), LOG_STR("code", grpc_status_name(status)),
-              LOG_DBL("duration_ms", secs * 1e3));
+              LOG_STR("type", grpc_method_kind_label(call->kind)),
+              LOG_STR("code", grpc_status_name(status)), LOG_DBL("duration_ms", secs * 1e3));
 }
 
 static void set_status(struct grpc_call *call, enum grpc_status status, const char *message)

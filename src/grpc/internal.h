@@ -101,6 +101,9 @@ struct grpc_call {
     struct grpc_arena_block first; /* must stay last: its data follows */
 };
 
+/* The grpc_type label go-grpc-prometheus gives a method kind: "unary", "server_stream"... */
+const char *grpc_method_kind_label(enum grpc_method_kind kind);
+
 /* call.c: events from the connection, in stream order. */
 struct grpc_call *grpc_call_new(struct grpc_server *srv, struct grpc_conn *conn, int32_t stream_id,
                                 const char *peer);

@@ -129,22 +129,10 @@ const struct grpc_method_entry *grpc_server_find(const struct grpc_server *srv, 
     return NULL;
 }
 
-static const char *type_label(enum grpc_method_kind kind)
-{
-    switch (kind) {
-    case GRPC_METHOD_SERVER_STREAMING:
-        return "server_stream";
-    case GRPC_METHOD_BIDI_STREAMING:
-        return "bidi_stream";
-    default:
-        return "unary";
-    }
-}
-
 /* go-grpc-prometheus creates every child up front, so dashboards see zeros, not gaps. */
 static void init_stats(struct grpc_server *srv, struct grpc_method_entry *e)
 {
-    const char *v[] = {type_label(e->m.kind), e->m.service, e->m.name, NULL, NULL};
+    const char *v[] = {grpc_method_kind_label(e->m.kind), e->m.service, e->m.name, NULL, NULL};
     e->stats.started = metric_family_child(srv->f_started, v);
     e->stats.received = metric_family_child(srv->f_received, v);
     e->stats.sent = metric_family_child(srv->f_sent, v);
