@@ -191,7 +191,7 @@ static int app_init(struct app *app)
         log_error("grpc", err);
         return EXIT_CONFIG;
     }
-    app->jobs = jobs_service_new(&app->loop, &app->cfg, app->metrics, app->k8s, app->grpc);
+    app->jobs = jobs_service_new(&app->cfg, app->metrics, app->k8s, app->grpc);
     jobs_service_on_synced(app->jobs, on_jobs_synced, app);
     app->ops = ops_new(&app->loop, app->metrics,
                        (uint64_t)app->cfg.http_idle_timeout_seconds * 1000, app_ready, app);

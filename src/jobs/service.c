@@ -391,15 +391,12 @@ static const struct grpc_method methods[] = {
      jobs_watch, NULL},
 };
 
-struct jobs_service *jobs_service_new(uv_loop_t *loop, const struct config *cfg,
-                                      struct metrics *metrics, struct k8s_client *k8s,
-                                      struct grpc_server *grpc)
+struct jobs_service *jobs_service_new(const struct config *cfg, struct metrics *metrics,
+                                      struct k8s_client *k8s, struct grpc_server *grpc)
 {
     struct jobs_service *svc = xcalloc(1, sizeof(*svc));
-    svc->loop = loop;
     svc->cfg = cfg;
     svc->k8s = k8s;
-    svc->metrics = metrics;
     k8s_table_init(&svc->pod_waits);
     register_metrics(svc, metrics);
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {

@@ -6,7 +6,6 @@
 #define JOBS_SERVICE_H
 
 #include <stdbool.h>
-#include <uv.h>
 
 struct config;
 struct metrics;
@@ -16,9 +15,8 @@ struct jobs_service;
 
 /* Registers the methods on |grpc| (before it starts) and the service's metrics. Nothing is
  * owned: all arguments must outlive the service. */
-struct jobs_service *jobs_service_new(uv_loop_t *loop, const struct config *cfg,
-                                      struct metrics *metrics, struct k8s_client *k8s,
-                                      struct grpc_server *grpc);
+struct jobs_service *jobs_service_new(const struct config *cfg, struct metrics *metrics,
+                                      struct k8s_client *k8s, struct grpc_server *grpc);
 /* Runs |cb| once, when the job cache has completed its first list. */
 void jobs_service_on_synced(struct jobs_service *svc, void (*cb)(void *data), void *data);
 /* Starts the informers. Returns 0 or a negative errno (logged). */

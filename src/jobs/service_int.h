@@ -18,7 +18,6 @@
 struct jobs_watch;
 
 struct jobs_service {
-    uv_loop_t *loop;
     const struct config *cfg;
     struct k8s_client *k8s;
     struct k8s_informer *jobs;
@@ -29,7 +28,6 @@ struct jobs_service {
     bool stopped;
     void (*synced_cb)(void *data);
     void *synced_data;
-    struct metrics *metrics;
     struct metric_family *scheduled; /* jobscheduler_jobs_scheduled_total{type} */
     struct metric_family *by_state;  /* jobscheduler_jobs{type,state} */
     struct metric *cancelled;        /* jobscheduler_jobs_cancelled_total */
